@@ -1,0 +1,85 @@
+"""Validating and coercing flow parameters from type hints (pydantic)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, ValidationError, create_model
+
+from tideflow.exceptions import ParameterTypeError, SignatureMismatchError
+
+if TYPE_CHECKING:
+    from tideflow.flows import Flow
+
+
+def bind_parameters(
+    flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Bind call arguments to the flow's parameters, defaults applied."""
+    try:
+        bound = flow.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise SignatureMismatchError(f"Flow {flow.name!r} called with bad arguments: {exc}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _validator(flow: Flow[..., Any]) -> Any:
+    if flow._validator is None:
+        fields: dict[str, Any] = {}
+        annotated = False
+        for name, param in flow.signature.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            annotation = param.annotation
+            if annotation is inspect.Parameter.empty:
+                annotation = Any
+            else:
+                annotated = True
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[name] = (annotation, default)
+        flow._validator = (
+            create_model(
+                f"{flow.name}Parameters",
+                __config__=ConfigDict(arbitrary_types_allowed=True),
+                **fields,
+            )
+            if annotated
+            else False
+        )
+    return flow._validator
+
+
+def validate_parameters(flow: Flow[..., Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Coerce ``parameters`` to the flow's type hints.
+
+    Raises:
+        ParameterTypeError: naming each bad parameter, its value and what was expected.
+    """
+    model = _validator(flow)
+    if not model:
+        return parameters
+    sig = flow.signature.parameters
+    # Defaults are trusted as written (the seed's `date: str = None` is common), so only
+    # values the caller actually passed are validated.
+    known = {
+        k: v
+        for k, v in parameters.items()
+        if k in model.model_fields and v is not sig[k].default
+    }
+    try:
+        validated = model.model_validate(known)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            value = err.get("input")
+            problems.append(f"parameter {loc!r} got {value!r}: {err['msg']}")
+        raise ParameterTypeError(
+            f"Flow {flow.name!r} received invalid parameters: " + "; ".join(problems)
+        ) from None
+    out = dict(parameters)
+    for name in known:
+        out[name] = getattr(validated, name)
+    return out

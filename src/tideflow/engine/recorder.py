@@ -1,0 +1,261 @@
+"""The write-behind recorder: task-run states and log lines go to the store in batches.
+
+The hot path appends one tuple to a deque (thread-safe, no lock). A background thread
+drains it every ``flush_interval`` seconds (or sooner when it grows), coalesces the
+events of each task run into one snapshot plus its history entries, and writes them in
+one transaction through ``client.write_batch``. The flow engine calls ``flush()``
+before it writes a flow run's final state, so a finished run's records are all there.
+
+Nothing is dropped: a failed write is retried with backoff, keeping the events; when
+the queue is full, producers wait for the flusher (back-pressure).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import random
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tideflow.client.base import OrchestrationClient
+    from tideflow.states import State
+
+_log = logging.getLogger("tideflow.recorder")
+
+MAX_BATCH = 5_000
+MAX_QUEUE = 50_000
+
+
+class TaskRunInfo:
+    """What is known of a task run besides its state; shared by all its events."""
+
+    __slots__ = (
+        "cache_key",
+        "created",
+        "dynamic_key",
+        "end_time",
+        "flow_run_id",
+        "id",
+        "name",
+        "run_count",
+        "start_time",
+        "tags",
+        "task_inputs",
+        "task_key",
+        "task_version",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        flow_run_id: str | None,
+        name: str,
+        task_key: str,
+        dynamic_key: str,
+        created: Any,
+        tags: list[str],
+        task_inputs: dict[str, Any],
+        task_version: str | None = None,
+    ) -> None:
+        self.id = id
+        self.flow_run_id = flow_run_id
+        self.name = name
+        self.task_key = task_key
+        self.dynamic_key = dynamic_key
+        self.created = created
+        self.tags = tags
+        self.task_inputs = task_inputs
+        self.task_version = task_version
+        self.cache_key: str | None = None
+        self.start_time: Any = None
+        self.end_time: Any = None
+        self.run_count = 0
+
+
+class Recorder:
+    """Buffers task-run state changes and log lines; flushes them in batches."""
+
+    def __init__(self, client: OrchestrationClient, flush_interval: float = 0.2) -> None:
+        self.client = client
+        self.flush_interval = flush_interval
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._enqueued = 0  # events appended (monotonic)
+        self._written = 0  # events durably written (monotonic)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._thread_lock = threading.Lock()
+        self.failures = 0
+
+    # ---------------------------------------------------------------- producers
+    def record_task_state(self, info: TaskRunInfo, state: State[Any]) -> None:
+        """Queue a task run's new state (the run is created by its first state)."""
+        self._put(("s", info, state))
+
+    def record_log(self, row: dict[str, Any]) -> None:
+        """Queue a log line (a dict of the ``log`` table's columns)."""
+        self._put(("l", row))
+
+    def _put(self, event: tuple[Any, ...]) -> None:
+        if self._thread is None:
+            self._start()
+        queue = self._queue
+        if len(queue) >= MAX_QUEUE:
+            self._wake.set()
+            with self._flushed:
+                while len(queue) >= MAX_QUEUE and not self._stopping:
+                    self._flushed.wait(0.5)
+        queue.append(event)
+        self._enqueued += 1
+        if len(queue) >= MAX_BATCH:
+            self._wake.set()
+
+    # ---------------------------------------------------------------- flushing
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every event queued before this call is written.
+
+        Returns False if ``timeout`` passed first.
+        """
+        if self._thread is None:
+            return True
+        target = self._enqueued
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._flushed:
+            while self._written < target:
+                self._wake.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._flushed.wait(0.05 if remaining is None else min(0.05, remaining))
+        return True
+
+    def _start(self) -> None:
+        with self._thread_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="tideflow-recorder", daemon=True
+            )
+            self._thread.start()
+            atexit.register(self.close)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self._drain()
+            if self._stopping and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            batch: list[tuple[Any, ...]] = []
+            pop = queue.popleft
+            try:
+                for _ in range(MAX_BATCH):
+                    batch.append(pop())
+            except IndexError:
+                pass
+            self._write_with_retry(batch)
+            with self._flushed:
+                self._written += len(batch)
+                self._flushed.notify_all()
+
+    def _write_with_retry(self, batch: list[tuple[Any, ...]]) -> None:
+        task_runs, states, logs = coalesce(batch)
+        delay = 0.1
+        while True:
+            try:
+                self.client.write_batch(task_runs, states, logs)
+                return
+            except Exception as exc:
+                self.failures += 1
+                if self._stopping and self.failures > 50:
+                    _log.error("Giving up writing %d records at exit: %s", len(batch), exc)
+                    return
+                _log.warning("Writing %d run records failed (%s); retrying", len(batch), exc)
+                time.sleep(delay + random.uniform(0, delay / 2))
+                delay = min(delay * 2, 5.0)
+
+    def close(self) -> None:
+        """Write everything still queued and stop the thread (runs at exit too)."""
+        if self._thread is None:
+            return
+        self.flush(timeout=60)
+        self._stopping = True
+        self._wake.set()
+
+
+def coalesce(
+    batch: list[tuple[Any, ...]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Turn queued events into rows: one snapshot per task run (its newest state),
+    every history entry, every log line."""
+    latest: dict[str, tuple[TaskRunInfo, State[Any]]] = {}
+    states: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
+    for event in batch:
+        if event[0] == "s":
+            info, state = event[1], event[2]
+            record = state.to_record()
+            record["task_run_id"] = info.id
+            states.append(record)
+            latest[info.id] = (info, state)
+        else:
+            logs.append(event[1])
+    task_runs = []
+    by_id = {s["id"]: s for s in states}
+    for info, state in latest.values():
+        record = by_id[state.id]
+        task_runs.append(
+            {
+                "id": info.id,
+                "flow_run_id": info.flow_run_id,
+                "name": info.name,
+                "task_key": info.task_key,
+                "dynamic_key": info.dynamic_key,
+                "task_version": info.task_version,
+                "cache_key": info.cache_key,
+                "tags": info.tags,
+                "task_inputs": info.task_inputs,
+                "state_id": record["id"],
+                "state_type": record["type"],
+                "state_name": record["name"],
+                "state_timestamp": record["timestamp"],
+                "state_message": record["message"],
+                "state_details": record["details"],
+                "start_time": info.start_time,
+                "end_time": info.end_time,
+                "run_count": info.run_count,
+                "created": info.created,
+            }
+        )
+    return task_runs, states, logs
+
+
+_recorders: dict[int, Recorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def get_recorder(client: OrchestrationClient, flush_interval: float) -> Recorder:
+    """The process-wide recorder for ``client``."""
+    recorder = _recorders.get(id(client))
+    if recorder is None or recorder.client is not client:
+        with _recorders_lock:
+            recorder = _recorders.get(id(client))
+            if recorder is None or recorder.client is not client:
+                recorder = Recorder(client, flush_interval)
+                _recorders[id(client)] = recorder
+    return recorder
+
+
+def flush_all(timeout: float | None = None) -> None:
+    """Flush every recorder in this process."""
+    for recorder in list(_recorders.values()):
+        recorder.flush(timeout)

@@ -1,0 +1,111 @@
+"""Request bodies: what a client sends to create or change something.
+
+Unknown fields are refused (``extra="forbid"``) so a typo is an error, not a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tideflow.states import StateType
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StateCreate(_Action):
+    """A proposed state. ``id`` makes retrying the same proposal idempotent."""
+
+    id: str | None = None
+    type: StateType
+    name: str | None = None
+    message: str | None = None
+    timestamp: datetime | None = None
+    details: dict[str, Any] | None = None
+
+
+class FlowRunCreate(_Action):
+    """A new flow run."""
+
+    id: str | None = None
+    flow_name: str = Field(min_length=1, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    flow_version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    parent_task_run_id: str | None = None
+    deployment_id: str | None = None
+    work_queue_name: str | None = None
+    idempotency_key: str | None = None
+    state: StateCreate | None = None
+    retries: int = Field(default=0, ge=0)
+    retry_delay_seconds: float = Field(default=0.0, ge=0)
+    expected_start_time: datetime | None = None
+    auto_scheduled: bool = False
+
+
+class TaskRunWrite(_Action):
+    """A task run snapshot in a batch (insert, or update to a newer state)."""
+
+    id: str
+    flow_run_id: str | None = None
+    name: str
+    task_key: str
+    dynamic_key: str
+    task_version: str | None = None
+    cache_key: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    task_inputs: dict[str, Any] = Field(default_factory=dict)
+    state_id: str
+    state_type: StateType
+    state_name: str
+    state_timestamp: datetime
+    state_message: str | None = None
+    state_details: dict[str, Any] | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    run_count: int = 0
+    created: datetime
+
+
+class TaskRunStateWrite(_Action):
+    """One state-history entry of a task run."""
+
+    id: str
+    task_run_id: str
+    type: StateType
+    name: str
+    timestamp: datetime
+    message: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class LogCreate(_Action):
+    """One log line. ``key`` makes a retried batch store it once."""
+
+    key: str | None = None
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    name: str
+    level: int
+    message: str
+    timestamp: datetime
+
+
+class TaskRunBatch(_Action):
+    """Task-run snapshots, their states and log lines, written in one transaction."""
+
+    task_runs: list[TaskRunWrite] = Field(default_factory=list)
+    task_run_states: list[TaskRunStateWrite] = Field(default_factory=list)
+    logs: list[LogCreate] = Field(default_factory=list)
+
+
+class ConcurrencyLimitCreate(_Action):
+    """Create or update the limit for a tag."""
+
+    tag: str = Field(min_length=1, max_length=255)
+    concurrency_limit: int = Field(ge=0)

@@ -1,0 +1,1 @@
+"""SQLAlchemy models, engine creation and Alembic migrations."""
