@@ -190,3 +190,63 @@ class ConcurrencySlot(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_concurrency_slot__tag_expires", "tag", "expires"),)
+
+
+class WorkQueue(Base):
+    """A named queue agents poll for flow runs of deployments."""
+
+    __tablename__ = "work_queue"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    is_paused: Mapped[bool] = mapped_column(default=False)
+    last_polled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deployment(Base):
+    """A flow packaged to run on its own: schedule, parameters, storage, infrastructure."""
+
+    __tablename__ = "deployment"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    flow_id: Mapped[str] = mapped_column(ID, ForeignKey("flow.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    parameter_openapi_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: the schedule as JSON (CronSchedule / IntervalSchedule / RRuleSchedule)
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    is_schedule_active: Mapped[bool] = mapped_column(default=True)
+    #: what to do with runs missed while the scheduler was down: latest | all | none
+    catchup: Mapped[str] = mapped_column(String(16), default="latest")
+    work_queue_name: Mapped[str] = mapped_column(String(255), default="default")
+    infrastructure: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    storage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    path: Mapped[str | None] = mapped_column(Text)
+    entrypoint: Mapped[str | None] = mapped_column(Text)
+    #: scheduler bookkeeping: newest scheduled time materialised so far
+    last_scheduled_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("flow_id", "name"),
+        Index("ix_deployment__work_queue_name", "work_queue_name"),
+    )
+
+
+class BlockDocument(Base):
+    """A saved, named block (configuration); secret fields are stored encrypted."""
+
+    __tablename__ = "block_document"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    block_type_slug: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("block_type_slug", "name"),)
