@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import typing
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, ValidationError, create_model
@@ -12,6 +14,8 @@ from tideflow.exceptions import ParameterTypeError, SignatureMismatchError
 if TYPE_CHECKING:
     from tideflow.flows import Flow
 
+_log = logging.getLogger("tideflow.flow_runs")
+
 
 def bind_parameters(
     flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -20,15 +24,43 @@ def bind_parameters(
     try:
         bound = flow.signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise SignatureMismatchError(f"Flow {flow.name!r} called with bad arguments: {exc}") from None
+        raise SignatureMismatchError(
+            f"Flow {flow.name!r} called with bad arguments: {exc}"
+        ) from None
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+def _resolved_hints(fn: Any) -> dict[str, Any]:
+    """The function's type hints with string annotations evaluated.
+
+    Modules with ``from __future__ import annotations`` give ``inspect.signature``
+    strings such as ``"Config"``; pydantic cannot resolve those from here, so they are
+    evaluated in the function's own globals. A hint that cannot be evaluated (a name
+    only imported under ``TYPE_CHECKING``, a class local to a function) is left out and
+    its parameter is not validated.
+    """
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        pass
+    hints: dict[str, Any] = {}
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # the user's own type hint
+            except Exception:
+                continue
+        hints[name] = annotation
+    return hints
 
 
 def _validator(flow: Flow[..., Any]) -> Any:
     if flow._validator is None:
         fields: dict[str, Any] = {}
         annotated = False
+        hints = _resolved_hints(flow.fn)
         for name, param in flow.signature.parameters.items():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
@@ -36,18 +68,28 @@ def _validator(flow: Flow[..., Any]) -> Any:
             if annotation is inspect.Parameter.empty:
                 annotation = Any
             else:
+                annotation = hints.get(name, Any)
                 annotated = True
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[name] = (annotation, default)
-        flow._validator = (
-            create_model(
-                f"{flow.name}Parameters",
-                __config__=ConfigDict(arbitrary_types_allowed=True),
-                **fields,
-            )
-            if annotated
-            else False
-        )
+        model: Any = False
+        if annotated:
+            try:
+                model = create_model(
+                    f"{flow.name}Parameters",
+                    __config__=ConfigDict(arbitrary_types_allowed=True),
+                    **fields,
+                )
+                model.model_rebuild()
+            except Exception as exc:
+                _log.warning(
+                    "Parameters of flow %r cannot be validated from its type hints (%s); "
+                    "they are passed as given",
+                    flow.name,
+                    exc,
+                )
+                model = False
+        flow._validator = model
     return flow._validator
 
 
@@ -64,9 +106,7 @@ def validate_parameters(flow: Flow[..., Any], parameters: dict[str, Any]) -> dic
     # Defaults are trusted as written (the seed's `date: str = None` is common), so only
     # values the caller actually passed are validated.
     known = {
-        k: v
-        for k, v in parameters.items()
-        if k in model.model_fields and v is not sig[k].default
+        k: v for k, v in parameters.items() if k in model.model_fields and v is not sig[k].default
     }
     try:
         validated = model.model_validate(known)
