@@ -92,6 +92,11 @@ class FlowRun(Base):
         Index("ix_flow_run__parent_task_run_id", "parent_task_run_id"),
         Index("ix_flow_run__state_type_heartbeat", "state_type", "heartbeat"),
         Index("ix_flow_run__created", "created"),
+        # agents' claims and the late-runs service (0003)
+        Index(
+            "ix_flow_run__state_type_work_queue_name_next_scheduled_start_time",
+            "state_type", "work_queue_name", "next_scheduled_start_time",
+        ),  # fmt: skip
         UniqueConstraint("flow_id", "idempotency_key"),
     )
 
@@ -227,6 +232,9 @@ class Deployment(Base):
     storage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     path: Mapped[str | None] = mapped_column(Text)
     entrypoint: Mapped[str | None] = mapped_column(Text)
+    #: the flow's retries, copied at build time so a crashed run can be retried (0003)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retry_delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     #: scheduler bookkeeping: newest scheduled time materialised so far
     last_scheduled_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
