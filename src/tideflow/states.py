@@ -12,12 +12,12 @@ or raises.
 from __future__ import annotations
 
 import traceback
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from tideflow._ids import new_id
 from tideflow.exceptions import FailedRun, MissingResult
 
 R = TypeVar("R")
@@ -42,6 +42,8 @@ TERMINAL_STATES: frozenset[StateType] = frozenset(
 )
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
+# Values that are never results references or exceptions (fast path of to_record).
+_PLAIN = frozenset({int, float, str, bool, bytes, list, tuple, dict, set, type(None)})
 
 
 def now_utc() -> datetime:
@@ -88,6 +90,16 @@ class RemoteError(Exception):
         self.info = info
 
 
+class _NotPersisted:
+    """Marks a Completed state read back from the store whose value was not persisted."""
+
+    def __repr__(self) -> str:
+        return "NOT_PERSISTED"
+
+
+NOT_PERSISTED: Any = _NotPersisted()
+
+
 class State(Generic[R]):
     """One state of a flow run or task run.
 
@@ -102,7 +114,7 @@ class State(Generic[R]):
             ``error``, ``result`` reference dict ...).
     """
 
-    __slots__ = ("data", "details", "id", "message", "name", "timestamp", "type")
+    __slots__ = ("_id", "data", "details", "message", "name", "timestamp", "type")
 
     def __init__(
         self,
@@ -120,8 +132,15 @@ class State(Generic[R]):
         self.message = message
         self.data = data
         self.timestamp = timestamp or datetime.now(UTC)
-        self.id = id or str(uuid.uuid4())
+        self._id = id
         self.details = details
+
+    @property
+    def id(self) -> str:
+        """Unique id, made on first use (most states are only ever written once)."""
+        if self._id is None:
+            self._id = new_id()
+        return self._id
 
     # --- predicates (Prefect names) ---------------------------------------------------
     def is_scheduled(self) -> bool:
@@ -198,6 +217,11 @@ class State(Generic[R]):
             data = _reference_from_dict(self.details["result"])
         if fetch and _is_reference(data):
             return data.load()  # type: ignore[no-any-return]
+        if data is NOT_PERSISTED:
+            raise MissingResult(
+                f"State {self.name} has no result: it was not persisted "
+                "(use persist_result=True to keep results readable later)"
+            )
         if data is None and self.type is not StateType.COMPLETED:
             raise MissingResult(f"State {self.name} of type {self.type} has no result")
         return data  # type: ignore[no-any-return]
@@ -225,8 +249,20 @@ class State(Generic[R]):
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe record (what the database and the API store)."""
-        details = dict(self.details) if self.details else {}
         data = self.data
+        if self.details is None and (data is None or type(data) in _PLAIN):
+            # Fast path: the common Pending/Running/Completed(value) state.
+            return {
+                "id": self.id,
+                "type": self.type._value_,
+                "name": self.name,
+                "timestamp": self.timestamp,
+                "message": self.message,
+                "details": {"literal": data}
+                if self.type is StateType.COMPLETED and (data is None or type(data) is bool)
+                else None,
+            }
+        details = dict(self.details) if self.details else {}
         if isinstance(data, BaseException):
             details["error"] = ErrorInfo.from_exception(data).to_dict()
         elif _is_reference(data):
@@ -246,7 +282,7 @@ class State(Generic[R]):
             "name": self.name,
             "timestamp": self.timestamp,
             "message": self.message,
-            "details": details,
+            "details": details or None,
         }
 
     @classmethod
@@ -258,6 +294,8 @@ class State(Generic[R]):
             data = _reference_from_dict(details["result"])
         elif "literal" in details:
             data = details["literal"]
+        elif record["type"] == StateType.COMPLETED.value:
+            data = NOT_PERSISTED
         timestamp = record.get("timestamp")
         if isinstance(timestamp, str):
             timestamp = datetime.fromisoformat(timestamp)

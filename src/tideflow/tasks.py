@@ -29,12 +29,18 @@ StateHook = Callable[..., Any]
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     """A cache key from the task's inputs (Prefect's ``task_input_hash``).
 
-    Inputs are hashed from their JSON form when they have one, else from their pickle;
-    the task's key is part of the hash so two tasks never share results.
+    Inputs are hashed from their JSON form when they have one (JSONSerializer's types
+    included), else from their pickle; the task's key is part of the hash so two tasks
+    never share results. Returns None (no caching) when the inputs cannot be hashed.
     """
+    # Imported here to keep `import tideflow` light (serializers pulls in cloudpickle).
+    from tideflow.serializers import tideflow_json_object_encoder
+
     task_key = getattr(getattr(context, "task", None), "task_key", "")
     try:
-        blob = json.dumps(arguments, sort_keys=True, default=repr).encode()
+        # Never fall back to repr(): reprs of big DataFrames and arrays are truncated,
+        # so different inputs would share a key and return a wrong cached result.
+        blob = json.dumps(arguments, sort_keys=True, default=tideflow_json_object_encoder).encode()
     except (TypeError, ValueError):
         import cloudpickle
 
@@ -175,6 +181,17 @@ class Task(Generic[P, R]):
             }
             self.__dict__["_simple"] = simple
         return simple
+
+    @property
+    def parameter_layout(self) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """Parameter names in order and their defaults (``inspect.Parameter.empty`` for
+        required ones), computed once for fast argument binding."""
+        layout = self.__dict__.get("_layout")
+        if layout is None:
+            params = self.signature.parameters
+            layout = (tuple(params), {n: p.default for n, p in params.items()})
+            self.__dict__["_layout"] = layout
+        return layout
 
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A copy of this task with some decorator arguments changed.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from tideflow.client.embedded_blocks import EmbeddedBlocksMixin
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
 from tideflow.schemas.core import (
     ConcurrencyLimit,
@@ -23,7 +24,7 @@ from tideflow.server.models import concurrency_limits, flow_runs, flows, logs, r
 from tideflow.states import now_utc
 
 
-class EmbeddedClient:
+class EmbeddedClient(EmbeddedBlocksMixin):
     """An ``OrchestrationClient`` backed directly by a database."""
 
     def __init__(self, database_url: str) -> None:
@@ -80,11 +81,10 @@ class EmbeddedClient:
     def write_batch(
         self,
         task_runs: Sequence[dict[str, Any]],
-        task_run_states: Sequence[dict[str, Any]],
         logs: Sequence[dict[str, Any]],
     ) -> None:
         with self.db.write() as conn:
-            _write_batch(conn, task_runs, task_run_states, logs)
+            _write_batch(conn, task_runs, logs)
 
     def read_task_runs(
         self,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tideflow.client import get_client
+from tideflow._ids import new_id
 from tideflow.engine import results as run_results
 from tideflow.engine.context import FlowRunContext, flow_run_ctx, tags_ctx
 from tideflow.engine.futures import TideflowFuture
@@ -146,7 +146,7 @@ def flow_lifecycle(
     if parent is not None:
         task_key = f"subflow:{flow.name}"
         parent_info = TaskRunInfo(
-            str(uuid.uuid4()),
+            new_id(),
             parent.flow_run_id,
             flow.name,
             task_key,

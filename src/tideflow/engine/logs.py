@@ -10,10 +10,10 @@ import builtins
 import logging
 import sys
 import threading
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from tideflow._ids import new_key
 from tideflow.engine.context import flow_run_ctx, task_run_ctx
 
 _setup_lock = threading.Lock()
@@ -49,7 +49,7 @@ class RecorderHandler(logging.Handler):
             message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
         flow_ctx.recorder.record_log(
             {
-                "key": uuid.uuid4().hex,
+                "key": new_key(),
                 "flow_run_id": flow_run_id,
                 "task_run_id": task_run_id,
                 "name": record.name,

@@ -39,6 +39,9 @@ class TaskRunInfo:
         "dynamic_key",
         "end_time",
         "flow_run_id",
+        "history",
+        "queued",
+        "records",
         "id",
         "name",
         "run_count",
@@ -71,6 +74,12 @@ class TaskRunInfo:
         self.task_inputs = task_inputs
         self.task_version = task_version
         self.cache_key: str | None = None
+        #: every state so far, oldest first (only the engine running it appends)
+        self.history: list[State[Any]] = []
+        #: an event for this run is waiting in the queue (see record_task_state)
+        self.queued = False
+        #: JSON-ready records of ``history``, built once each by the flusher
+        self.records: list[dict[str, Any]] = []
         self.start_time: Any = None
         self.end_time: Any = None
         self.run_count = 0
@@ -95,7 +104,13 @@ class Recorder:
     # ---------------------------------------------------------------- producers
     def record_task_state(self, info: TaskRunInfo, state: State[Any]) -> None:
         """Queue a task run's new state (the run is created by its first state)."""
-        self._put(("s", info, state))
+        info.history.append(state)
+        # One queued event per run is enough: the flusher writes the whole history as it
+        # is when it gets there. It clears `queued` before reading the history, so a
+        # state appended after that read queues a new event (see coalesce).
+        if not info.queued:
+            info.queued = True
+            self._put(("s", info))
 
     def record_log(self, row: dict[str, Any]) -> None:
         """Queue a log line (a dict of the ``log`` table's columns)."""
@@ -168,11 +183,11 @@ class Recorder:
                 self._flushed.notify_all()
 
     def _write_with_retry(self, batch: list[tuple[Any, ...]]) -> None:
-        task_runs, states, logs = coalesce(batch)
+        task_runs, logs = coalesce(batch)
         delay = 0.1
         while True:
             try:
-                self.client.write_batch(task_runs, states, logs)
+                self.client.write_batch(task_runs, logs)
                 return
             except Exception as exc:
                 self.failures += 1
@@ -194,25 +209,29 @@ class Recorder:
 
 def coalesce(
     batch: list[tuple[Any, ...]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Turn queued events into rows: one snapshot per task run (its newest state),
-    every history entry, every log line."""
-    latest: dict[str, tuple[TaskRunInfo, State[Any]]] = {}
-    states: list[dict[str, Any]] = []
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Turn queued events into rows: one snapshot per task run (its newest state and
+    whole history so far) and every log line."""
+    touched: dict[str, TaskRunInfo] = {}
     logs: list[dict[str, Any]] = []
     for event in batch:
         if event[0] == "s":
-            info, state = event[1], event[2]
-            record = state.to_record()
-            record["task_run_id"] = info.id
-            states.append(record)
-            latest[info.id] = (info, state)
+            info = event[1]
+            info.queued = False
+            touched[info.id] = info
         else:
             logs.append(event[1])
     task_runs = []
-    by_id = {s["id"]: s for s in states}
-    for info, state in latest.values():
-        record = by_id[state.id]
+    for info in touched.values():
+        states = info.history[:]
+        records = info.records
+        for state in states[len(records) :]:
+            record = state.to_record()
+            # ISO strings now, so encoding the history needs no per-value callback.
+            record["timestamp"] = record["timestamp"].isoformat()
+            records.append(record)
+        history = records[: len(states)]
+        last = history[-1]
         task_runs.append(
             {
                 "id": info.id,
@@ -224,19 +243,20 @@ def coalesce(
                 "cache_key": info.cache_key,
                 "tags": info.tags,
                 "task_inputs": info.task_inputs,
-                "state_id": record["id"],
-                "state_type": record["type"],
-                "state_name": record["name"],
-                "state_timestamp": record["timestamp"],
-                "state_message": record["message"],
-                "state_details": record["details"],
+                "state_id": last["id"],
+                "state_type": last["type"],
+                "state_name": last["name"],
+                "state_timestamp": states[-1].timestamp,
+                "state_message": last["message"],
+                "state_details": last["details"],
+                "state_history": history,
                 "start_time": info.start_time,
                 "end_time": info.end_time,
                 "run_count": info.run_count,
                 "created": info.created,
             }
         )
-    return task_runs, states, logs
+    return task_runs, logs
 
 
 _recorders: dict[int, Recorder] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +18,17 @@ if TYPE_CHECKING:
     from tideflow.flows import Flow
     from tideflow.tasks import Task
 
-_stores: dict[tuple[int, int], ResultStore] = {}
+_stores: dict[tuple[int, int, str | None], ResultStore] = {}
 _stores_lock = threading.Lock()
 DEFAULT_SERIALIZER = "pickle"
 
 
 def _store(storage: Any, serializer: Any) -> ResultStore:
-    key = (id(storage), id(serializer))
+    # The default storage lives under $TIDEFLOW_HOME, which may change within a process
+    # (tideflow_test_harness): key it by the home too, or results and cache records
+    # would keep going to (and being read from) the first home used.
+    home = os.environ.get("TIDEFLOW_HOME") if storage is None else None
+    key = (id(storage), id(serializer), home)
     store = _stores.get(key)
     if store is None:
         with _stores_lock:

@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import inspect
 import logging
 import random
-import uuid
 from collections.abc import Iterable
 from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tideflow._ids import new_id
 from tideflow.engine import results as run_results
 from tideflow.engine.concurrency import slots_for
 from tideflow.engine.context import (
@@ -60,6 +61,7 @@ from tideflow.states import (
 from tideflow.tasks import Task
 
 _log = logging.getLogger("tideflow.task_runs")
+_EMPTY = inspect.Parameter.empty
 
 
 # ------------------------------------------------------------------------ entry points
@@ -180,6 +182,10 @@ def bind(
     task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], partial: bool = False
 ) -> dict[str, Any]:
     """Bind call arguments to the task's parameters (defaults applied)."""
+    if not partial and task.simple_signature:
+        bound_fast = _bind_simple(task, args, kwargs)
+        if bound_fast is not None:
+            return bound_fast
     sig = task.signature
     try:
         bound = sig.bind_partial(*args, **kwargs) if partial else sig.bind(*args, **kwargs)
@@ -189,11 +195,37 @@ def bind(
     return bound.arguments
 
 
+def _bind_simple(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Fast binding for plain signatures; None means "let inspect do it" (which also
+    produces the proper error message for bad calls)."""
+    names, defaults = task.parameter_layout
+    if len(args) > len(names):
+        return None
+    bound = dict(zip(names, args, strict=False))
+    if kwargs:
+        for key, value in kwargs.items():
+            if key in bound or key not in defaults:
+                return None
+            bound[key] = value
+    if len(bound) != len(names):
+        for name in names:
+            if name not in bound:
+                default = defaults[name]
+                if default is _EMPTY:
+                    return None
+                bound[name] = default
+        # keep signature order, as inspect would
+        bound = {name: bound[name] for name in names}
+    return bound
+
+
 def new_task_run_info(
     task: Task[..., Any], ctx: FlowRunContext, parameters: dict[str, Any]
 ) -> TaskRunInfo:
     """A new task run's identity, with its run name resolved."""
-    task_run_id = str(uuid.uuid4())
+    task_run_id = new_id()
     name = task.name
     if task.task_run_name is not None:
         name = _format_run_name(task.task_run_name, parameters, task.name)

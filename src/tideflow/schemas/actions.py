@@ -66,22 +66,11 @@ class TaskRunWrite(_Action):
     state_timestamp: datetime
     state_message: str | None = None
     state_details: dict[str, Any] | None = None
+    state_history: list[dict[str, Any]] = Field(default_factory=list)
     start_time: datetime | None = None
     end_time: datetime | None = None
     run_count: int = 0
     created: datetime
-
-
-class TaskRunStateWrite(_Action):
-    """One state-history entry of a task run."""
-
-    id: str
-    task_run_id: str
-    type: StateType
-    name: str
-    timestamp: datetime
-    message: str | None = None
-    details: dict[str, Any] | None = None
 
 
 class LogCreate(_Action):
@@ -97,10 +86,10 @@ class LogCreate(_Action):
 
 
 class TaskRunBatch(_Action):
-    """Task-run snapshots, their states and log lines, written in one transaction."""
+    """Task-run snapshots (with their state histories) and log lines, written in one
+    transaction."""
 
     task_runs: list[TaskRunWrite] = Field(default_factory=list)
-    task_run_states: list[TaskRunStateWrite] = Field(default_factory=list)
     logs: list[LogCreate] = Field(default_factory=list)
 
 

@@ -110,6 +110,7 @@ class TaskRun(_RunStateFields):
     cache_key: str | None = None
     tags: list[str] = Field(default_factory=list)
     task_inputs: dict[str, Any] = Field(default_factory=dict)
+    state_history: list[StateRecord] = Field(default_factory=list)
     start_time: datetime | None = None
     end_time: datetime | None = None
     run_count: int = 0

@@ -48,7 +48,7 @@ class Database:
                 f"Unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
                 "expected sqlite:///path or postgresql+psycopg://user@host/db"
             )
-        self.engine: Engine = create_engine(url, json_serializer=_json_dumps, **kwargs)
+        self.engine: Engine = create_engine(url, json_serializer=json_dumps, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._migrated = False
@@ -105,7 +105,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
+    """JSON text for a column value (datetimes as ISO strings)."""
     return json.dumps(value, default=_json_default)
 
 

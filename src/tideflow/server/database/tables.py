@@ -133,6 +133,10 @@ class TaskRun(Base):
     state_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state_message: Mapped[str | None] = mapped_column(Text)
     state_details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: the full state history, oldest first. A task run has exactly one writer (the
+    #: engine running it), which always knows the whole history, so it is stored inline
+    #: and rewritten whole: one row per task run instead of one per state.
+    state_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -142,19 +146,6 @@ class TaskRun(Base):
         Index("ix_task_run__flow_run_id_start_time", "flow_run_id", "start_time"),
         Index("ix_task_run__state_type", "state_type"),
     )
-
-
-class TaskRunState(Base):
-    __tablename__ = "task_run_state"
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    task_run_id: Mapped[str] = mapped_column(ID, ForeignKey("task_run.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(64))
-    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
-    message: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-
-    __table_args__ = (Index("ix_task_run_state__task_run_id_timestamp", "task_run_id", "timestamp"),)
 
 
 class Log(Base):

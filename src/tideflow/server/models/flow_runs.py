@@ -327,3 +327,18 @@ def _scheduled_time(record: dict[str, Any]) -> datetime | None:
 def delete_all_flow_runs(conn: Connection) -> int:
     """Delete every flow run (used by ``server database reset``)."""
     return conn.execute(delete(_RUN)).rowcount
+
+
+def cancel_flow_run(
+    conn: Connection, flow_run_id: str, message: str | None = None
+) -> OrchestrationResult:
+    """Cancel a run: Cancelling when it is running or paused (its engine then stops it),
+    Cancelled straight away otherwise. Finished runs are refused by the rules."""
+    current = read_flow_run(conn, flow_run_id)
+    active = current.state_type in (StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
+    target = StateType.CANCELLING if active else StateType.CANCELLED
+    return set_flow_run_state(
+        conn,
+        flow_run_id,
+        StateCreate(type=target, message=message or "Cancellation requested"),
+    )

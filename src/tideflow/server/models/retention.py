@@ -22,8 +22,6 @@ def delete_flow_runs_by_id(conn: Connection, ids: Sequence[str]) -> int:
     total = 0
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        task_ids = select(t.TaskRun.id).where(t.TaskRun.flow_run_id.in_(chunk))
-        conn.execute(delete(t.TaskRunState).where(t.TaskRunState.task_run_id.in_(task_ids)))
         conn.execute(delete(t.Log).where(t.Log.flow_run_id.in_(chunk)))
         conn.execute(delete(t.TaskRun).where(t.TaskRun.flow_run_id.in_(chunk)))
         conn.execute(delete(t.FlowRunState).where(t.FlowRunState.flow_run_id.in_(chunk)))

@@ -1,14 +1,19 @@
 """Task runs: written in batches, read per flow run.
 
-A batch carries task-run snapshots (the newest state of each run), their state-history
-entries and log lines, and is written in one transaction. Retrying a batch is safe:
-snapshots are upserts that never replace a newer state with an older one, history
-entries and log lines are keyed and inserted once.
+A batch carries task-run snapshots (each with its newest state and its whole state
+history, see ``tables.TaskRun.state_history``) and log lines, written in one
+transaction. Retrying a batch is safe: snapshots are upserts that never replace a newer
+state with an older one, and log lines are keyed and inserted once.
+
+This is the hottest write path in tideflow (one row per task run), so on SQLite it
+goes straight to the DBAPI cursor with pre-encoded values; PostgreSQL uses SQLAlchemy
+Core's executemany.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, select
@@ -17,12 +22,34 @@ from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.core import StateRecord, TaskRun
 from tideflow.schemas.filters import TaskRunFilter
 from tideflow.server.database import tables as t
+from tideflow.server.database.engine import json_dumps
 from tideflow.server.models._dialect import insert_ignore, upsert
 
 _TASK_RUN = t.TaskRun.__table__
-_STATE = t.TaskRunState.__table__
 _LOG = t.Log.__table__
 
+SNAPSHOT_COLUMNS = [
+    "id",
+    "flow_run_id",
+    "name",
+    "task_key",
+    "dynamic_key",
+    "task_version",
+    "cache_key",
+    "tags",
+    "task_inputs",
+    "state_id",
+    "state_type",
+    "state_name",
+    "state_timestamp",
+    "state_message",
+    "state_details",
+    "state_history",
+    "start_time",
+    "end_time",
+    "run_count",
+    "created",
+]
 SNAPSHOT_UPDATE_COLUMNS = [
     "state_id",
     "state_type",
@@ -30,12 +57,28 @@ SNAPSHOT_UPDATE_COLUMNS = [
     "state_timestamp",
     "state_message",
     "state_details",
+    "state_history",
     "start_time",
     "end_time",
     "run_count",
     "cache_key",
     "task_inputs",
 ]
+_JSON_COLUMNS = frozenset({"tags", "task_inputs", "state_details", "state_history"})
+_TIME_COLUMNS = frozenset({"state_timestamp", "start_time", "end_time", "created"})
+LOG_COLUMNS = ["key", "flow_run_id", "task_run_id", "name", "level", "message", "timestamp"]
+
+_SQLITE_UPSERT = (
+    f"INSERT INTO task_run ({', '.join(SNAPSHOT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in SNAPSHOT_COLUMNS)}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_UPDATE_COLUMNS)
+    + " WHERE excluded.state_timestamp >= task_run.state_timestamp"
+)
+_SQLITE_LOG_INSERT = (
+    f"INSERT INTO log ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' for _ in LOG_COLUMNS)}) "
+    "ON CONFLICT (key) DO NOTHING"
+)
 
 MAX_BATCH_ITEMS = 20_000
 
@@ -47,15 +90,24 @@ class BatchTooLarge(ValueError):
 def write_batch(
     conn: Connection,
     task_runs: Sequence[dict[str, Any]] = (),
-    task_run_states: Sequence[dict[str, Any]] = (),
     logs: Sequence[dict[str, Any]] = (),
 ) -> dict[str, int]:
-    """Write snapshots, history entries and logs; returns how many of each were sent."""
-    total = len(task_runs) + len(task_run_states) + len(logs)
+    """Write task-run snapshots and log lines; returns how many of each were sent."""
+    total = len(task_runs) + len(logs)
     if total > MAX_BATCH_ITEMS:
         raise BatchTooLarge(
             f"batch of {total} items exceeds the limit of {MAX_BATCH_ITEMS}; split it"
         )
+    if conn.dialect.name == "sqlite":
+        _write_sqlite(conn, task_runs, logs)
+    else:
+        _write_core(conn, task_runs, logs)
+    return {"task_runs": len(task_runs), "logs": len(logs)}
+
+
+def _write_core(
+    conn: Connection, task_runs: Sequence[dict[str, Any]], logs: Sequence[dict[str, Any]]
+) -> None:
     if task_runs:
         stmt = upsert(
             conn,
@@ -65,16 +117,89 @@ def write_batch(
             where=lambda excluded: excluded.state_timestamp >= _TASK_RUN.c.state_timestamp,
         )
         conn.execute(stmt, list(task_runs))
-    if task_run_states:
-        conn.execute(insert_ignore(conn, _STATE, ["id"]), list(task_run_states))
     if logs:
         keyed = [r for r in logs if r.get("key")]
-        unkeyed = [r for r in logs if not r.get("key")]
+        unkeyed = [{**r, "key": None} for r in logs if not r.get("key")]
         if keyed:
             conn.execute(insert_ignore(conn, _LOG, ["key"]), keyed)
         if unkeyed:
-            conn.execute(_LOG.insert(), [{**r, "key": None} for r in unkeyed])
-    return {"task_runs": len(task_runs), "task_run_states": len(task_run_states), "logs": len(logs)}
+            conn.execute(_LOG.insert(), unkeyed)
+
+
+def sqlite_time(value: datetime | None) -> str | None:
+    """A datetime in the text form SQLAlchemy's SQLite dialect stores (UTC, naive)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given where a UTC datetime is expected")
+        value = value.astimezone(UTC)
+    # isoformat is C code; it drops ".000000", which only shortens the string and still
+    # sorts correctly against longer ones of the same second.
+    return value.replace(tzinfo=None).isoformat(" ")
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return "null"
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    if type(value) is str:
+        return value  # already encoded (see recorder.coalesce)
+    return json_dumps(value)
+
+
+def _write_sqlite(
+    conn: Connection, task_runs: Sequence[dict[str, Any]], logs: Sequence[dict[str, Any]]
+) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        if task_runs:
+            # Spelled out column by column: this loop runs once per task run.
+            rows = [
+                (
+                    r["id"],
+                    r.get("flow_run_id"),
+                    r["name"],
+                    r["task_key"],
+                    r["dynamic_key"],
+                    r.get("task_version"),
+                    r.get("cache_key"),
+                    _json(r.get("tags")),
+                    _json(r.get("task_inputs")),
+                    r["state_id"],
+                    str(r["state_type"]),
+                    r["state_name"],
+                    sqlite_time(r["state_timestamp"]),
+                    r.get("state_message"),
+                    _json(r.get("state_details")),
+                    _json(r.get("state_history")),
+                    sqlite_time(r.get("start_time")),
+                    sqlite_time(r.get("end_time")),
+                    r.get("run_count", 0),
+                    sqlite_time(r["created"]),
+                )
+                for r in task_runs
+            ]
+            cursor.executemany(_SQLITE_UPSERT, rows)
+        if logs:
+            cursor.executemany(
+                _SQLITE_LOG_INSERT,
+                [
+                    (
+                        r.get("key"),
+                        r.get("flow_run_id"),
+                        r.get("task_run_id"),
+                        r["name"],
+                        r["level"],
+                        r["message"],
+                        sqlite_time(r["timestamp"]),
+                    )
+                    for r in logs
+                ],
+            )
+    finally:
+        cursor.close()
 
 
 def read_task_runs(
@@ -115,10 +240,12 @@ def read_task_run(conn: Connection, task_run_id: str) -> TaskRun:
 
 def read_task_run_states(conn: Connection, task_run_id: str) -> list[StateRecord]:
     """The state history of one task run, oldest first."""
-    rows = conn.execute(
-        select(_STATE).where(_STATE.c.task_run_id == task_run_id).order_by(_STATE.c.timestamp)
-    ).mappings()
-    return [StateRecord.model_validate(dict(r)) for r in rows]
+    row = conn.execute(
+        select(_TASK_RUN.c.state_history).where(_TASK_RUN.c.id == task_run_id)
+    ).first()
+    if row is None:
+        raise ObjectNotFound(f"Task run {task_run_id!r} not found")
+    return [StateRecord.model_validate(r) for r in row[0] or []]
 
 
 def read_task_run_states_for_flow_run(
@@ -126,12 +253,8 @@ def read_task_run_states_for_flow_run(
 ) -> dict[str, list[StateRecord]]:
     """State histories of all task runs of a flow run, keyed by task run id."""
     rows = conn.execute(
-        select(_STATE)
-        .join(_TASK_RUN, _TASK_RUN.c.id == _STATE.c.task_run_id)
-        .where(_TASK_RUN.c.flow_run_id == flow_run_id)
-        .order_by(_STATE.c.timestamp)
-    ).mappings()
-    out: dict[str, list[StateRecord]] = {}
-    for r in rows:
-        out.setdefault(r["task_run_id"], []).append(StateRecord.model_validate(dict(r)))
-    return out
+        select(_TASK_RUN.c.id, _TASK_RUN.c.state_history).where(
+            _TASK_RUN.c.flow_run_id == flow_run_id
+        )
+    )
+    return {r[0]: [StateRecord.model_validate(h) for h in r[1] or []] for r in rows}
