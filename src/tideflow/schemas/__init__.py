@@ -1,40 +1,6 @@
-"""Wire schemas shared by the client and the server (pydantic models)."""
+"""Wire schemas shared by the client and the server (pydantic models).
 
-from tideflow.schemas.actions import (
-    ConcurrencyLimitCreate,
-    FlowRunCreate,
-    LogCreate,
-    StateCreate,
-    TaskRunBatch,
-)
-from tideflow.schemas.core import (
-    ConcurrencyLimit,
-    Flow,
-    FlowRun,
-    LogRecord,
-    OrchestrationResult,
-    SetStateStatus,
-    StateRecord,
-    TaskRun,
-)
-from tideflow.schemas.filters import FlowRunFilter, FlowRunSort, LogFilter, TaskRunFilter
-
-__all__ = [
-    "ConcurrencyLimit",
-    "ConcurrencyLimitCreate",
-    "Flow",
-    "FlowRun",
-    "FlowRunCreate",
-    "FlowRunFilter",
-    "FlowRunSort",
-    "LogCreate",
-    "LogFilter",
-    "LogRecord",
-    "OrchestrationResult",
-    "SetStateStatus",
-    "StateCreate",
-    "StateRecord",
-    "TaskRun",
-    "TaskRunBatch",
-    "TaskRunFilter",
-]
+Import from the submodules (``tideflow.schemas.core``, ``.actions``, ``.filters``,
+``.sorting``): this package imports nothing eagerly, so that ``import tideflow`` does
+not pay for building pydantic models it may never use.
+"""

@@ -7,11 +7,13 @@ so no user string ever reaches SQL.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tideflow.schemas.sorting import FlowRunSort
 from tideflow.states import StateType
+
+__all__ = ["MAX_PAGE_SIZE", "FlowRunFilter", "FlowRunSort", "LogFilter", "Page", "TaskRunFilter"]
 
 MAX_PAGE_SIZE = 200
 
@@ -36,17 +38,6 @@ class FlowRunFilter(_Filter):
     expected_start_time_after: datetime | None = None
     expected_start_time_before: datetime | None = None
     name_like: str | None = None
-
-
-class FlowRunSort(StrEnum):
-    """Sort orders for flow runs."""
-
-    START_TIME_DESC = "START_TIME_DESC"
-    START_TIME_ASC = "START_TIME_ASC"
-    EXPECTED_START_TIME_ASC = "EXPECTED_START_TIME_ASC"
-    EXPECTED_START_TIME_DESC = "EXPECTED_START_TIME_DESC"
-    CREATED_DESC = "CREATED_DESC"
-    NAME_ASC = "NAME_ASC"
 
 
 class TaskRunFilter(_Filter):
