@@ -17,7 +17,8 @@ The tree::
     ├── ObjectAlreadyExists                  a unique name is already taken
     ├── OrchestrationRejected                a state transition was refused by the rules
     │   └── RunAlreadyClaimed                another engine already started this run
-    └── StoreUnavailable                     the database or server cannot be reached
+    ├── StoreUnavailable                     the database or server cannot be reached
+    └── AuthenticationError (PermissionError) the server refused the API key (HTTP 401/403)
 
     BaseException
     └── TideflowSignal                       control flow; `except Exception` cannot swallow it
@@ -90,6 +91,10 @@ class RunAlreadyClaimed(OrchestrationRejected):
 
 class StoreUnavailable(TideflowError):
     """The database or the tideflow server could not be reached."""
+
+
+class AuthenticationError(TideflowError, PermissionError):
+    """The tideflow server refused the request's API key (missing or wrong)."""
 
 
 class TideflowSignal(BaseException):

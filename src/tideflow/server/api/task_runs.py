@@ -1,0 +1,70 @@
+"""``/api/task_runs``: the batch write path, filters and state histories.
+
+Engines never send one request per task run: their recorder coalesces task-run states
+and log lines and sends them here in batches, each written in one transaction.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from tideflow.schemas.actions import TaskRunBatch
+from tideflow.schemas.core import StateRecord, TaskRun
+from tideflow.schemas.filters import TaskRunFilter
+from tideflow.server.api.dependencies import ReadConn, WriteConn
+from tideflow.server.models import task_runs
+
+router = APIRouter(prefix="/task_runs", tags=["task runs"])
+
+#: Task runs per page of ``POST /task_runs/filter``.
+MAX_TASK_RUN_PAGE = 1000
+
+
+class TaskRunQuery(BaseModel):
+    """Body of ``POST /task_runs/filter``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_runs: TaskRunFilter | None = None
+    limit: int = Field(default=MAX_TASK_RUN_PAGE, ge=1, le=MAX_TASK_RUN_PAGE)
+    offset: int = Field(default=0, ge=0)
+
+
+class BatchWritten(BaseModel):
+    """How many records of each kind a batch carried."""
+
+    task_runs: int
+    logs: int
+
+
+@router.post("/batch")
+def write_batch(batch: TaskRunBatch, conn: WriteConn) -> BatchWritten:
+    """Upsert task-run snapshots and insert log lines in one transaction (idempotent).
+
+    More than ``MAX_BATCH_ITEMS`` records in one batch is refused with 413.
+    """
+    # dict(model) is the validated field values, shallow: several times cheaper than
+    # model_dump() on the hottest write path, and the service layer wants exactly that.
+    written = task_runs.write_batch(
+        conn, [dict(run) for run in batch.task_runs], [dict(line) for line in batch.logs]
+    )
+    return BatchWritten.model_validate(written)
+
+
+@router.post("/filter")
+def read_task_runs(query: TaskRunQuery, conn: ReadConn) -> list[TaskRun]:
+    """Task runs matching a filter, in creation order (at most 1000 per page)."""
+    return task_runs.read_task_runs(conn, query.task_runs, limit=query.limit, offset=query.offset)
+
+
+@router.get("/{task_run_id}")
+def read_task_run(task_run_id: str, conn: ReadConn) -> TaskRun:
+    """One task run."""
+    return task_runs.read_task_run(conn, task_run_id)
+
+
+@router.get("/{task_run_id}/states")
+def read_task_run_states(task_run_id: str, conn: ReadConn) -> list[StateRecord]:
+    """The task run's state history, oldest first."""
+    return task_runs.read_task_run_states(conn, task_run_id)
