@@ -76,7 +76,9 @@ def call_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     parameters = bind(task, args, kwargs)
     info = new_task_run_info(task, ctx, parameters)
     gen = task_lifecycle(task, ctx, info, parameters, wait_for)
-    if task.isasync and in_async_context():
+    if task.isasync and (standalone or in_async_context()):
+        # Outside any flow an async task behaves like the async function it wraps (and
+        # like an async flow): calling it gives a coroutine, for `asyncio.run`/`await`.
         return _await_task(gen, return_state, ctx if standalone else None)
     state = drive_sync(gen)
     if standalone:
