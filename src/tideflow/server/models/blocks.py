@@ -18,9 +18,9 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -28,7 +28,7 @@ from tideflow.server.database import tables as t
 from tideflow.server.models import _encryption
 from tideflow.states import now_utc
 
-_DOC = t.BlockDocument.__table__
+_DOC = cast(Table, t.BlockDocument.__table__)
 
 #: what a masked secret looks like in listings and inspections
 SECRET_MASK = "**********"
@@ -140,11 +140,19 @@ def _select_one(slug: str, name: str) -> Any:
 
 
 def save_block_document(
-    conn: Connection, slug: str, name: str, data: dict[str, Any], *, overwrite: bool = False
+    conn: Connection,
+    slug: str,
+    name: str,
+    data: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    document_id: str | None = None,
 ) -> dict[str, Any]:
     """Create (or with ``overwrite`` replace) the document ``slug/name``.
 
-    Returns the saved document with secrets masked.
+    Returns the saved document with secrets masked. ``document_id``, chosen by the
+    client, makes a retried save idempotent: when the existing document has that id it
+    was this very save, whose response was lost, and it succeeds again.
 
     Raises:
         ValueError: an invalid slug, name or data shape.
@@ -157,12 +165,12 @@ def save_block_document(
     now = now_utc()
     existing = conn.execute(_select_one(slug, name).with_only_columns(_DOC.c.id)).scalar()
     if existing is not None:
-        if not overwrite:
+        if not overwrite and existing != document_id:
             raise _already_exists(slug, name)
         conn.execute(update(_DOC).where(_DOC.c.id == existing).values(data=stored, updated=now))
     else:
         values = {
-            "id": str(uuid.uuid4()),
+            "id": _checked_id(document_id) if document_id else str(uuid.uuid4()),
             "name": name,
             "block_type_slug": slug,
             "data": stored,
@@ -176,6 +184,13 @@ def save_block_document(
             # Another writer saved the same name between our check and insert.
             raise _already_exists(slug, name) from None
     return read_block_document(conn, slug, name)
+
+
+def _checked_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"Invalid block document id {value!r}: expected a UUID") from None
 
 
 def _already_exists(slug: str, name: str) -> ObjectAlreadyExists:
@@ -212,9 +227,7 @@ def delete_block_document(conn: Connection, slug: str, name: str) -> None:
     Raises:
         ObjectNotFound: no such document.
     """
-    result = conn.execute(
-        delete(_DOC).where(_DOC.c.block_type_slug == slug, _DOC.c.name == name)
-    )
+    result = conn.execute(delete(_DOC).where(_DOC.c.block_type_slug == slug, _DOC.c.name == name))
     if not result.rowcount:
         raise ObjectNotFound(f"Block document {slug}/{name} not found")
 
