@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from tideflow.client.embedded_blocks import EmbeddedBlocksMixin
+from tideflow.client.embedded_deployments import EmbeddedDeploymentsMixin
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
 from tideflow.schemas.core import (
     ConcurrencyLimit,
@@ -24,7 +25,7 @@ from tideflow.server.models import concurrency_limits, flow_runs, flows, logs, r
 from tideflow.states import now_utc
 
 
-class EmbeddedClient(EmbeddedBlocksMixin):
+class EmbeddedClient(EmbeddedBlocksMixin, EmbeddedDeploymentsMixin):
     """An ``OrchestrationClient`` backed directly by a database."""
 
     def __init__(self, database_url: str) -> None:

@@ -43,6 +43,7 @@ import httpx
 
 from tideflow.client import _http_ops as ops
 from tideflow.client.http_blocks import HttpBlocksMixin
+from tideflow.client.http_deployments import HttpDeploymentsMixin
 from tideflow.exceptions import (
     AuthenticationError,
     ObjectAlreadyExists,
@@ -272,7 +273,7 @@ class _HttpBase:
         self.close()
 
 
-class HttpClient(_HttpBase, HttpBlocksMixin):
+class HttpClient(_HttpBase, HttpBlocksMixin, HttpDeploymentsMixin):
     """An ``OrchestrationClient`` on a tideflow server's REST API (thread-safe)."""
 
     def read_version(self) -> dict[str, Any]:

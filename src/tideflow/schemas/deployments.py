@@ -30,6 +30,17 @@ def _check_name(kind: str, value: str) -> str:
     return value
 
 
+def split_deployment_name(full_name: str) -> tuple[str, str]:
+    """``"flow/deployment"`` -> ``("flow", "deployment")``, or a clear ``ValueError``."""
+    flow_name, sep, name = full_name.partition("/")
+    if not sep or not flow_name or not name or "/" in name:
+        raise ValueError(
+            f"Deployment name {full_name!r} is not valid: expected 'FLOW_NAME/DEPLOYMENT_NAME', "
+            "e.g. 'hello-flow/my-first-deployment'"
+        )
+    return flow_name, name
+
+
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -232,4 +243,5 @@ __all__ = [
     "WorkQueueCreate",
     "WorkQueueStatus",
     "WorkQueueUpdate",
+    "split_deployment_name",
 ]

@@ -1,0 +1,319 @@
+"""Materialising scheduled runs: the scheduler's work, and backfills.
+
+For each deployment with an active schedule, the scheduler keeps the upcoming runs in
+the database: the next ``max_runs`` (100) runs or those in the next ``horizon`` (7
+days), whichever is fewer. Each run's idempotency key is
+``"scheduled {deployment_id} {time in UTC ISO format}"`` and the unique index on
+``(flow_id, idempotency_key)`` makes the insert ``ON CONFLICT DO NOTHING``: two
+schedulers at once, a restart in the middle of a pass, or a backfill of a window that
+was already scheduled never create a second run for the same time.
+
+``deployment.last_scheduled_time`` is a watermark: the schedule is materialised up to
+it. Dates between the watermark and now were missed (the scheduler was down); the
+deployment's ``catchup`` policy decides what happens to them: ``latest`` (default)
+creates only the newest missed run and records how many were skipped in its state
+message and details (``skipped_runs``), ``all`` creates every one (at most
+``MAX_CATCHUP``), ``none`` skips them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+
+from tideflow._ids import new_id
+from tideflow.exceptions import ObjectNotFound
+from tideflow.schedules import MAX_DATES, schedule_from_dict
+from tideflow.server.database import tables as t
+from tideflow.server.models._dialect import insert_ignore
+from tideflow.server.models.flow_runs import generate_run_name
+from tideflow.server.models.work_queues import ensure_work_queue
+from tideflow.states import StateType, now_utc
+
+_DEP = cast(Table, t.Deployment.__table__)
+_RUN = cast(Table, t.FlowRun.__table__)
+_STATE = cast(Table, t.FlowRunState.__table__)
+
+MAX_RUNS = 100
+HORIZON = timedelta(days=7)
+MAX_CATCHUP = 1_000
+#: how many missed dates are counted at most for the "skipped" message
+MAX_COUNTED_MISSES = 100_000
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass
+class SchedulePass:
+    """What one scheduler pass did."""
+
+    deployments: int = 0
+    runs_created: int = 0
+    runs_skipped: int = 0
+
+
+def idempotency_key(deployment_id: str, when: datetime) -> str:
+    """The key that makes a run unique per (deployment, scheduled time)."""
+    return f"scheduled {deployment_id} {when.astimezone(UTC).isoformat()}"
+
+
+def schedule_runs(
+    conn: Connection,
+    now: datetime | None = None,
+    *,
+    deployment_ids: Sequence[str] | None = None,
+    max_runs: int = MAX_RUNS,
+    horizon: timedelta = HORIZON,
+    page_size: int = 200,
+    after_id: str | None = None,
+) -> tuple[SchedulePass, str | None]:
+    """Materialise runs for one page of deployments with active schedules.
+
+    Pages go by deployment id; pass the returned id as ``after_id`` to continue (``None``
+    when this was the last page). Each page is meant to be one short transaction.
+    """
+    now = now or now_utc()
+    query = (
+        select(_DEP)
+        .where(_DEP.c.schedule.is_not(None), _DEP.c.is_schedule_active.is_(True))
+        .order_by(_DEP.c.id)
+        .limit(page_size)
+    )
+    if deployment_ids is not None:
+        query = query.where(_DEP.c.id.in_(list(deployment_ids)))
+    if after_id is not None:
+        query = query.where(_DEP.c.id > after_id)
+    if conn.dialect.name == "postgresql":
+        # Two schedulers split the deployments; an edit of one waits for this pass.
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).mappings().all()
+    result = SchedulePass(deployments=len(rows))
+    if not rows:
+        return result, None
+    future = _future_counts(conn, [r["id"] for r in rows], now)
+    runs: list[dict[str, Any]] = []
+    watermarks: list[dict[str, Any]] = []
+    for row in rows:
+        planned = _plan(row, now, max_runs - future.get(row["id"], 0), horizon)
+        if planned is None:
+            continue
+        dates, watermark, missed = planned
+        result.runs_skipped += missed.skipped
+        for when in dates:
+            runs.append(_run_values(row, when, now, None))
+        if missed.latest is not None:
+            runs.append(_run_values(row, missed.latest, now, missed.skipped))
+        for when in missed.created:
+            runs.append(_run_values(row, when, now, None))
+        if watermark != row["last_scheduled_time"]:
+            watermarks.append({"b_id": row["id"], "b_mark": watermark})
+    result.runs_created = insert_runs(conn, runs)
+    if watermarks:
+        # Monotonic: a slower, concurrent pass never moves a watermark back.
+        conn.execute(
+            update(_DEP)
+            .where(
+                _DEP.c.id == bindparam("b_id"),
+                or_(
+                    _DEP.c.last_scheduled_time.is_(None),
+                    _DEP.c.last_scheduled_time < bindparam("b_mark"),
+                ),
+            )
+            .values(last_scheduled_time=bindparam("b_mark")),
+            watermarks,
+        )
+    last = rows[-1]["id"] if len(rows) == page_size else None
+    return result, last
+
+
+@dataclass
+class _Missed:
+    latest: datetime | None = None
+    created: tuple[datetime, ...] = ()
+    skipped: int = 0
+
+
+def _plan(
+    row: Any, now: datetime, wanted: int, horizon: timedelta
+) -> tuple[list[datetime], datetime, _Missed] | None:
+    """Which dates to create for one deployment, its new watermark, and missed runs."""
+    mark: datetime | None = row["last_scheduled_time"]
+    end = now + horizon
+    missed = _Missed()
+    schedule = None
+    if mark is not None and mark + _TICK < now:
+        schedule = schedule_from_dict(row["schedule"])
+        missed = _missed(schedule, mark + _TICK, now - _TICK, row["catchup"])
+    if wanted <= 0 or (mark is not None and mark >= end):
+        if missed.latest is None and not missed.created and not missed.skipped:
+            return None
+        return [], max(mark or now, now - _TICK), missed
+    if schedule is None:
+        schedule = schedule_from_dict(row["schedule"])
+    start = now if mark is None or mark < now else mark + _TICK
+    dates = schedule.get_dates(min(wanted, MAX_DATES), start=start, end=end)
+    watermark = dates[-1] if len(dates) >= wanted else end
+    if mark is not None and watermark < mark:
+        watermark = mark
+    return dates, watermark, missed
+
+
+def _missed(schedule: Any, start: datetime, end: datetime, catchup: str) -> _Missed:
+    if catchup == "all":
+        dates = schedule.get_dates(MAX_CATCHUP, start=start, end=end)
+        return _Missed(created=tuple(dates))
+    latest: datetime | None = None
+    count = 0
+    cursor = start
+    while count < MAX_COUNTED_MISSES:
+        chunk = schedule.get_dates(MAX_DATES, start=cursor, end=end)
+        if not chunk:
+            break
+        count += len(chunk)
+        latest = chunk[-1]
+        if len(chunk) < MAX_DATES:
+            break
+        cursor = latest + _TICK
+    if latest is None:
+        return _Missed()
+    if catchup == "none":
+        return _Missed(skipped=count)
+    return _Missed(latest=latest, skipped=count - 1)
+
+
+def _future_counts(conn: Connection, deployment_ids: list[str], now: datetime) -> dict[str, int]:
+    rows = conn.execute(
+        select(_RUN.c.deployment_id, func.count())
+        .where(
+            _RUN.c.deployment_id.in_(deployment_ids),
+            _RUN.c.auto_scheduled.is_(True),
+            _RUN.c.state_type == StateType.SCHEDULED.value,
+            _RUN.c.expected_start_time >= now,
+        )
+        .group_by(_RUN.c.deployment_id)
+    )
+    return {str(d): int(n) for d, n in rows}
+
+
+def _run_values(
+    row: Any, when: datetime, now: datetime, skipped: int | None, *, backfill: bool = False
+) -> dict[str, Any]:
+    run_id = new_id()
+    when_iso = when.astimezone(UTC).isoformat()
+    details: dict[str, Any] = {"scheduled_time": when_iso}
+    message = None
+    if skipped:
+        details["skipped_runs"] = skipped
+        message = (
+            f"Caught up after downtime: {skipped} earlier missed run(s) were skipped "
+            "(catchup='latest')"
+        )
+    if backfill:
+        details["backfill"] = True
+        message = "Backfilled"
+    return {
+        "id": run_id,
+        "flow_id": row["flow_id"],
+        "name": generate_run_name(run_id),
+        "flow_version": row["version"],
+        "parameters": row["parameters"] or {},
+        "tags": list(row["tags"] or []),
+        "parent_task_run_id": None,
+        "deployment_id": row["id"],
+        "work_queue_name": row["work_queue_name"],
+        "idempotency_key": idempotency_key(row["id"], when),
+        "state_id": new_id(),
+        "state_type": StateType.SCHEDULED.value,
+        "state_name": "Scheduled",
+        "state_timestamp": now,
+        "state_message": message,
+        "state_details": details,
+        "expected_start_time": when,
+        "next_scheduled_start_time": when,
+        "total_run_time": 0.0,
+        "run_count": 0,
+        "retries": row["retries"],
+        "retry_delay_seconds": row["retry_delay_seconds"],
+        "auto_scheduled": not backfill,
+        "created": now,
+        "updated": now,
+    }
+
+
+def insert_runs(conn: Connection, runs: list[dict[str, Any]]) -> int:
+    """Insert scheduled runs, skipping any whose (flow, idempotency key) exists."""
+    if not runs:
+        return 0
+    stmt = insert_ignore(conn, _RUN, ["flow_id", "idempotency_key"]).returning(_RUN.c.id)
+    inserted = {str(r[0]) for r in conn.execute(stmt, runs)}
+    if not inserted:
+        return 0
+    states = [
+        {
+            "id": r["state_id"],
+            "flow_run_id": r["id"],
+            "type": r["state_type"],
+            "name": r["state_name"],
+            "timestamp": r["state_timestamp"],
+            "message": r["state_message"],
+            "details": r["state_details"],
+        }
+        for r in runs
+        if r["id"] in inserted
+    ]
+    conn.execute(_STATE.insert(), states)
+    return len(inserted)
+
+
+def backfill_runs(
+    conn: Connection,
+    deployment_id: str,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Create the runs the schedule would have made in ``[start, end]``.
+
+    Returns ``(created, total)``: dates that already had a run are skipped, so a
+    backfill can be repeated safely.
+    """
+    now = now or now_utc()
+    row = conn.execute(select(_DEP).where(_DEP.c.id == deployment_id)).mappings().first()
+    if row is None:
+        raise ObjectNotFound(f"Deployment {deployment_id!r} not found")
+    if not row["schedule"]:
+        raise ValueError("This deployment has no schedule to backfill; set one first")
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise ValueError(f"backfill {name} {value.isoformat()} must be timezone-aware")
+    if end <= start:
+        raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
+    schedule = schedule_from_dict(row["schedule"])
+    dates = schedule.get_dates(MAX_DATES, start=start, end=end)
+    if len(dates) >= MAX_DATES and schedule.get_dates(1, start=dates[-1] + _TICK, end=end):
+        raise ValueError(
+            f"The window {start.isoformat()} .. {end.isoformat()} holds more than {MAX_DATES} "
+            "scheduled times; backfill a shorter window at a time"
+        )
+    ensure_work_queue(conn, row["work_queue_name"])
+    runs = [_run_values(row, when, now, None, backfill=True) for when in dates]
+    return insert_runs(conn, runs), len(dates)
+
+
+def scheduled_times(conn: Connection, deployment_id: str, *, limit: int = 10) -> list[datetime]:
+    """The next not-yet-started scheduled times of a deployment (for ``inspect``)."""
+    rows = conn.execute(
+        select(_RUN.c.next_scheduled_start_time)
+        .where(
+            and_(
+                _RUN.c.deployment_id == deployment_id,
+                _RUN.c.state_type == StateType.SCHEDULED.value,
+            )
+        )
+        .order_by(_RUN.c.next_scheduled_start_time)
+        .limit(limit)
+    )
+    return [r[0] for r in rows if r[0] is not None]
