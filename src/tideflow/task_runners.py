@@ -69,9 +69,14 @@ class TaskRunner:
         _after(upstream, start)
         return future
 
-    def invoke(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        """Call a task's function (Dask overrides this to ship it to a worker)."""
-        return fn(**kwargs)
+    #: True when ``invoke`` is overridden (the engine then routes calls through it)
+    routes_calls = False
+
+    def invoke(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call a task's function. The orchestration (states, retries, caching) always
+        stays in this process; a runner like Dask overrides this to run the function
+        itself elsewhere."""
+        return fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -372,8 +372,14 @@ def task_lifecycle(
                 call_args, call_kwargs = (
                     ((), values) if task.simple_signature else call_arguments(task.signature, values)
                 )
+                runner = ctx.task_runner
+                if runner.routes_calls:
+                    call_args, call_kwargs = (task.fn, call_args, call_kwargs), {}
+                    fn: Any = runner.invoke
+                else:
+                    fn = task.fn
                 value = yield Call(
-                    task.fn, call_args, call_kwargs, task.timeout_seconds, f"Task run {info.name!r}"
+                    fn, call_args, call_kwargs, task.timeout_seconds, f"Task run {info.name!r}"
                 )
             except TideflowSignal:
                 recorder.record_task_state(info, Cancelled(message="Cancelled while running"))
