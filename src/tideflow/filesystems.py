@@ -35,6 +35,12 @@ from tideflow.blocks._remote import GCS, S3, AwsCredentials, RemoteFileSystem, S
 #: Prefect's name for the storage protocol base class
 WritableFileSystem = FileSystemBlock
 
+# The classes live in private modules; their public home is here (reprs, pickles, docs).
+for _cls in (GCS, S3, AwsCredentials, FileSystemBlock, GitRepository, LocalFileSystem,
+             RemoteFileSystem, S3Bucket):  # fmt: skip
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "GCS",
     "S3",

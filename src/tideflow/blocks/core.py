@@ -120,6 +120,19 @@ class Block(BaseModel):
         """This type's slug, e.g. ``slack-webhook``."""
         return cls._block_type_slug
 
+    @classmethod
+    def get_secret_field_paths(cls) -> list[str]:
+        """Dotted paths of the fields declared secret (nested blocks included)."""
+        paths: list[str] = []
+        for name, field in cls.model_fields.items():
+            nested = [a for a in _flat_args(field.annotation) if _is_block_type(a)]
+            if nested:
+                for block_cls in nested:
+                    paths += [f"{name}.{p}" for p in block_cls.get_secret_field_paths()]
+            elif any(a in (SecretStr, SecretBytes) for a in _flat_args(field.annotation)):
+                paths.append(name)
+        return sorted(set(paths))
+
     @property
     def block_document_name(self) -> str | None:
         """The name this block was saved or loaded under (``None`` if never saved)."""
@@ -207,6 +220,18 @@ class Block(BaseModel):
             if _is_bytes_secret(field.annotation) and isinstance(out.get(name), str):
                 out[name] = base64.b64decode(out[name])
         return out
+
+
+def _flat_args(annotation: Any) -> list[Any]:
+    """``annotation`` and, recursively, its type arguments (``dict[str, SecretStr]``...)."""
+    out = [annotation]
+    for arg in typing.get_args(annotation):
+        out += _flat_args(arg)
+    return out
+
+
+def _is_block_type(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Block)
 
 
 def _is_bytes_secret(annotation: Any) -> bool:
