@@ -17,7 +17,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_CLAIM_INDEX = "ix_flow_run__state_type_work_queue_name_next_scheduled_start_time"
+_CLAIM_INDEX = "ix_flow_run__claim"
 
 
 def upgrade() -> None:
