@@ -113,5 +113,5 @@ def _resolve(spec: type[Any] | str) -> type[Any]:
         module, _, name = spec.rpartition(".")
         if not module:
             raise ValueError(f"cluster_class {spec!r} must be a class or 'module.ClassName'")
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), name)
     return spec

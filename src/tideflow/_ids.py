@@ -15,10 +15,10 @@ _getrandbits = random.getrandbits
 
 def new_id() -> str:
     """A random (version 4 format) UUID string."""
-    h = "%032x" % _getrandbits(128)
+    h = f"{_getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def new_key() -> str:
     """A random 32-hex-digit key (log line idempotency keys)."""
-    return "%032x" % _getrandbits(128)
+    return f"{_getrandbits(128):032x}"

@@ -11,7 +11,7 @@ The tree::
     ├── CacheKeyError                        a cache_key_fn raised or returned a non-string
     ├── SerializationError (TypeError)       a result could not be (de)serialized
     ├── MissingResult                        a state has no result to return
-    ├── FailedRun                            raised by state.result() for a failed run without exception data
+    ├── FailedRun                            state.result() of a failed run without exception data
     ├── TaskTimeoutError (TimeoutError)      a task/flow exceeded timeout_seconds
     ├── ObjectNotFound (LookupError)         an id or name is unknown to the store
     ├── ObjectAlreadyExists                  a unique name is already taken

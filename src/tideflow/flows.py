@@ -71,7 +71,7 @@ class Flow(Generic[P, R]):
             ):
                 raise TypeError(f"{hook_name} must be a list of callables, got {hooks!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
+        self.name: str = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
         self.description = description or inspect.getdoc(fn)
         self._version = version
         self.flow_run_name = flow_run_name
@@ -93,7 +93,7 @@ class Flow(Generic[P, R]):
         self.isasync = inspect.iscoroutinefunction(fn)
         self._signature: inspect.Signature | None = None
         self._validator: Any = None
-        update_wrapper(self, fn)  # type: ignore[arg-type]
+        update_wrapper(self, fn)
 
     @property
     def version(self) -> str | None:
@@ -162,7 +162,7 @@ class Flow(Generic[P, R]):
         """
         from tideflow.engine import flow_engine
 
-        return flow_engine.call_flow(self, args, kwargs)  # type: ignore[return-value]
+        return flow_engine.call_flow(self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

@@ -13,7 +13,7 @@ from tideflow.engine.context import flow_run_ctx, task_run_ctx
 from tideflow.exceptions import MissingContextError
 
 
-class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RunLoggerAdapter(logging.LoggerAdapter):
     """A logger bound to one run: every record carries the run's ids and name."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
@@ -23,7 +23,7 @@ class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-def get_run_logger(**extra: Any) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+def get_run_logger(**extra: Any) -> logging.LoggerAdapter:
     """The logger of the current task run or flow run.
 
     Raises:

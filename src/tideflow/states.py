@@ -216,7 +216,7 @@ class State(Generic[R]):
         if data is None and self.details and "result" in self.details:
             data = _reference_from_dict(self.details["result"])
         if fetch and _is_reference(data):
-            return data.load()  # type: ignore[no-any-return]
+            return data.load()
         if data is NOT_PERSISTED:
             raise MissingResult(
                 f"State {self.name} has no result: it was not persisted "
@@ -224,7 +224,7 @@ class State(Generic[R]):
             )
         if data is None and self.type is not StateType.COMPLETED:
             raise MissingResult(f"State {self.name} of type {self.type} has no result")
-        return data  # type: ignore[no-any-return]
+        return data
 
     def _exception(self) -> BaseException:
         if isinstance(self.data, BaseException):

@@ -131,7 +131,7 @@ class Task(Generic[P, R]):
         if isinstance(retry_delay_seconds, int | float) and retry_delay_seconds < 0:
             raise ValueError(f"retry_delay_seconds must be >= 0, got {retry_delay_seconds!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
         self.tags: frozenset[str] = frozenset(tags or ())
         self.version = version
@@ -158,7 +158,7 @@ class Task(Generic[P, R]):
         qualname = getattr(fn, "__qualname__", self.name)
         self.task_key = f"{module}.{qualname}:{self.name}"
         self._signature: inspect.Signature | None = None
-        update_wrapper(self, fn)  # type: ignore[arg-type]
+        update_wrapper(self, fn)
 
     # ------------------------------------------------------------------ definition API
     @property
@@ -246,7 +246,7 @@ class Task(Generic[P, R]):
         ``return_state=True``). In an async flow, an async task returns an awaitable."""
         from tideflow.engine import task_engine
 
-        return task_engine.call_task(self, args, kwargs)  # type: ignore[return-value]
+        return task_engine.call_task(self, args, kwargs)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> TideflowFuture[R]:
         """Hand the task to the flow's task runner; returns a ``TideflowFuture``."""

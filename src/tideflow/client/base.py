@@ -73,7 +73,10 @@ class OrchestrationClient(Protocol):
         logs: Sequence[dict[str, Any]],
     ) -> None: ...
     def read_task_runs(
-        self, task_run_filter: TaskRunFilter | None = None, *, limit: int | None = None,
+        self,
+        task_run_filter: TaskRunFilter | None = None,
+        *,
+        limit: int | None = None,
         offset: int = 0,
     ) -> list[TaskRun]: ...
     def read_task_run(self, task_run_id: str) -> TaskRun: ...
@@ -111,8 +114,12 @@ class OrchestrationClient(Protocol):
     def read_deployment(self, deployment_id: str) -> Deployment: ...
     def read_deployment_by_name(self, name: str) -> Deployment: ...
     def read_deployments(
-        self, *, flow_name: str | None = None, work_queue_name: str | None = None,
-        limit: int = 200, offset: int = 0,
+        self,
+        *,
+        flow_name: str | None = None,
+        work_queue_name: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
     ) -> list[Deployment]: ...
     def update_deployment(self, deployment_id: str, data: DeploymentUpdate) -> Deployment: ...
     def delete_deployment(self, deployment_id: str) -> None: ...

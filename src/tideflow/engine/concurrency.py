@@ -81,7 +81,9 @@ class Slots:
         try:
             self.client.release_concurrency_slots(self.holder)
         except Exception as exc:
-            _log.warning("Could not release slots of %s (%s); the lease will expire", self.holder, exc)
+            _log.warning(
+                "Could not release slots of %s (%s); the lease will expire", self.holder, exc
+            )
         self.held = False
 
 
@@ -97,7 +99,9 @@ class _LeaseKeeper:
         with self.lock:
             self.active[slots.holder] = slots
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="tideflow-leases", daemon=True)
+                self.thread = threading.Thread(
+                    target=self._run, name="tideflow-leases", daemon=True
+                )
                 self.thread.start()
 
     def remove(self, slots: Slots) -> None:

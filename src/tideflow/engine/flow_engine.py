@@ -12,8 +12,8 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tideflow.client import get_client
 from tideflow._ids import new_id
+from tideflow.client import get_client
 from tideflow.engine import results as run_results
 from tideflow.engine.context import FlowRunContext, flow_run_ctx, tags_ctx
 from tideflow.engine.futures import TideflowFuture
@@ -188,17 +188,19 @@ def flow_lifecycle(
         try:
             parameters = flow.validate_parameters(parameters)
         except ParameterTypeError as exc:
-            final = Failed(data=exc, message=str(exc))
-            propose(final)
+            rejected = Failed(data=exc, message=str(exc))
+            propose(rejected)
             _log.error("Flow run %r: %s", flow_run.name, exc)
-            _finish_parent(recorder, parent_info, final)
-            return final
+            _finish_parent(recorder, parent_info, rejected)
+            return rejected
 
     propose(Running())
     runner = _new_runner(flow)
     runner.start()
-    log_prints = bool(flow.log_prints) if flow.log_prints is not None else bool(
-        parent.log_prints if parent else False
+    log_prints = (
+        bool(flow.log_prints)
+        if flow.log_prints is not None
+        else bool(parent.log_prints if parent else False)
     )
     if log_prints:
         enable_log_prints()
@@ -329,7 +331,9 @@ def _state_from_return(flow: Flow[..., Any], ctx: FlowRunContext, value: Any) ->
             data=state.data if isinstance(state.data, BaseException) else None,
             message=f"Returned task run {value.task_name!r} ended {state.name}: {state.message}",
         )
-    if isinstance(value, list | tuple) and any(isinstance(v, TideflowFuture | State) for v in value):
+    if isinstance(value, list | tuple) and any(
+        isinstance(v, TideflowFuture | State) for v in value
+    ):
         states = [v.wait() if isinstance(v, TideflowFuture) else v for v in value]
         bad = [s for s in states if isinstance(s, State) and not s.is_completed()]
         if bad:

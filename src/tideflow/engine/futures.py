@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tideflow.states import Pending, State
 
@@ -93,7 +93,7 @@ class TideflowFuture(Generic[R]):
         return f"TideflowFuture({self.task_name!r}, {status})"
 
 
-class unmapped(Generic[T]):  # noqa: N801 - Prefect's public name
+class unmapped(Generic[T]):
     """Pass an argument whole to every run of ``Task.map`` instead of iterating it."""
 
     __slots__ = ("value",)
@@ -105,7 +105,7 @@ class unmapped(Generic[T]):  # noqa: N801 - Prefect's public name
         return self.value
 
 
-class allow_failure(Generic[T]):  # noqa: N801 - Prefect's public name
+class allow_failure(Generic[T]):
     """Let a downstream task run even if this upstream future failed; it receives the
     upstream's exception as the value."""
 
@@ -115,7 +115,7 @@ class allow_failure(Generic[T]):  # noqa: N801 - Prefect's public name
         self.value = value
 
 
-class quote(Generic[T]):  # noqa: N801 - Prefect's public name
+class quote(Generic[T]):
     """Pass a value as is: tideflow will not look inside it for futures (faster for big
     collections)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,9 +22,7 @@ def run_hooks(
     for hook in hooks:
         name = getattr(hook, "__name__", type(hook).__name__)
         try:
-            if hasattr(hook, "notify") and not callable(getattr(hook, "__call__", None)):
-                _notify(hook, owner, run, state)
-            elif hasattr(hook, "notify") and not _is_function(hook):
+            if hasattr(hook, "notify") and not _is_function(hook):
                 _notify(hook, owner, run, state)
             else:
                 hook(owner, run, state)
@@ -32,13 +31,13 @@ def run_hooks(
 
 
 def _is_function(obj: Any) -> bool:
-    import inspect
-
     return inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
 
 
 def _notify(block: Any, owner: Any, run: Any, state: Any) -> None:
     kind = "Flow" if type(owner).__name__ == "Flow" else "Task"
-    subject = f"{kind} run {getattr(run, 'name', '?')!r} of {getattr(owner, 'name', '?')!r}: {state.name}"
+    subject = (
+        f"{kind} run {getattr(run, 'name', '?')!r} of {getattr(owner, 'name', '?')!r}: {state.name}"
+    )
     body = f"{subject}\n{state.message or ''}".strip()
     block.notify(body, subject=subject)

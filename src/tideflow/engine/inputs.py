@@ -41,9 +41,7 @@ def find_futures(value: Any, found: list[TideflowFuture[Any]], depth: int = 0) -
         find_futures(value.value, found, depth + 1)
 
 
-def resolve(
-    value: Any, inputs: list[dict[str, str]], allow: bool = False, depth: int = 0
-) -> Any:
+def resolve(value: Any, inputs: list[dict[str, str]], allow: bool = False, depth: int = 0) -> Any:
     """``value`` with futures and states replaced by their results.
 
     Appends ``{"input_type": "task_run", "id": ...}`` to ``inputs`` for each upstream run.
@@ -115,5 +113,5 @@ def call_arguments(
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional and keyword arguments that pass ``parameters`` back to the function
     (needed when it takes ``*args``/``**kwargs`` or positional-only parameters)."""
-    bound = inspect.BoundArguments(signature, parameters)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(signature, parameters)
     return bound.args, bound.kwargs

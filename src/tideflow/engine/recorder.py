@@ -40,10 +40,10 @@ class TaskRunInfo:
         "end_time",
         "flow_run_id",
         "history",
-        "queued",
-        "records",
         "id",
         "name",
+        "queued",
+        "records",
         "run_count",
         "start_time",
         "tags",
@@ -153,9 +153,7 @@ class Recorder:
         with self._thread_lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._run, name="tideflow-recorder", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="tideflow-recorder", daemon=True)
             self._thread.start()
             atexit.register(self.close)
 

@@ -35,7 +35,8 @@ def _store(storage: Any, serializer: Any) -> ResultStore:
             store = _stores.get(key)
             if store is None:
                 store = ResultStore(
-                    resolve_result_storage(storage), get_serializer(serializer or DEFAULT_SERIALIZER)
+                    resolve_result_storage(storage),
+                    get_serializer(serializer or DEFAULT_SERIALIZER),
                 )
                 # Keep the configuration objects alive so their ids stay unique.
                 _stores[key] = store

@@ -63,7 +63,7 @@ def drive_sync(gen: Lifecycle[T]) -> T:
         try:
             step = gen.throw(error) if error is not None else gen.send(send)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         send, error = None, None
         if type(step) is Call:
             try:
@@ -82,7 +82,7 @@ async def drive_async(gen: Lifecycle[T]) -> T:
         try:
             step = gen.throw(error) if error is not None else gen.send(send)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         send, error = None, None
         if type(step) is Call:
             try:

@@ -192,7 +192,9 @@ def bind(
     try:
         bound = sig.bind_partial(*args, **kwargs) if partial else sig.bind(*args, **kwargs)
     except TypeError as exc:
-        raise SignatureMismatchError(f"Task {task.name!r} called with bad arguments: {exc}") from None
+        raise SignatureMismatchError(
+            f"Task {task.name!r} called with bad arguments: {exc}"
+        ) from None
     bound.apply_defaults()
     return bound.arguments
 
@@ -370,7 +372,9 @@ def task_lifecycle(
             recorder.record_task_state(info, running)
             try:
                 call_args, call_kwargs = (
-                    ((), values) if task.simple_signature else call_arguments(task.signature, values)
+                    ((), values)
+                    if task.simple_signature
+                    else call_arguments(task.signature, values)
                 )
                 runner = ctx.task_runner
                 if runner.routes_calls:

@@ -9,7 +9,7 @@ the same row). Run rows keep their current state denormalised (``state_type``,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.schema import Table
 
 from tideflow.server.database.types import JSONType, UTCDateTime
 
@@ -41,6 +42,11 @@ class Base(DeclarativeBase):
 
 
 ID = String(36)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core ``Table`` of a model (typed, for Core statements)."""
+    return cast(Table, model.__table__)
 
 
 class Flow(Base):
@@ -94,8 +100,10 @@ class FlowRun(Base):
         Index("ix_flow_run__created", "created"),
         # agents' claims and the late-runs service (0003)
         Index(
-            "ix_flow_run__state_type_work_queue_name_next_scheduled_start_time",
-            "state_type", "work_queue_name", "next_scheduled_start_time",
+            "ix_flow_run__claim",
+            "state_type",
+            "work_queue_name",
+            "next_scheduled_start_time",
         ),  # fmt: skip
         UniqueConstraint("flow_id", "idempotency_key"),
     )
@@ -111,7 +119,9 @@ class FlowRunState(Base):
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
-    __table_args__ = (Index("ix_flow_run_state__flow_run_id_timestamp", "flow_run_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_flow_run_state__flow_run_id_timestamp", "flow_run_id", "timestamp"),
+    )
 
 
 class TaskRun(Base):

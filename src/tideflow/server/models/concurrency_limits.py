@@ -21,8 +21,8 @@ from tideflow.server.database import tables as t
 from tideflow.server.models._dialect import upsert
 from tideflow.states import now_utc
 
-_LIMIT = t.ConcurrencyLimit.__table__
-_SLOT = t.ConcurrencySlot.__table__
+_LIMIT = t.table_of(t.ConcurrencyLimit)
+_SLOT = t.table_of(t.ConcurrencySlot)
 
 
 def create_concurrency_limit(conn: Connection, tag: str, limit: int) -> ConcurrencyLimit:
@@ -120,7 +120,9 @@ def renew_slots(
 ) -> int:
     """Extend every lease of ``holder``; returns how many it holds."""
     expires = (now or now_utc()) + timedelta(seconds=lease_seconds)
-    return conn.execute(update(_SLOT).where(_SLOT.c.holder == holder).values(expires=expires)).rowcount
+    return conn.execute(
+        update(_SLOT).where(_SLOT.c.holder == holder).values(expires=expires)
+    ).rowcount
 
 
 def release_slots(conn: Connection, holder: str) -> int:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
 
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
@@ -17,9 +17,9 @@ from tideflow.server.models.flows import ensure_flow
 from tideflow.server.orchestration.rules import TransitionContext, evaluate
 from tideflow.states import TERMINAL_STATES, StateType, now_utc
 
-_RUN = t.FlowRun.__table__
-_STATE = t.FlowRunState.__table__
-_FLOW = t.Flow.__table__
+_RUN = t.table_of(t.FlowRun)
+_STATE = t.table_of(t.FlowRunState)
+_FLOW = t.table_of(t.Flow)
 
 _ADJECTIVES = (
     "amber", "brisk", "calm", "deep", "eager", "fair", "gentle", "hidden", "ivory", "jolly",
@@ -221,9 +221,15 @@ def set_flow_run_state(
     """
     record = _state_record(proposed)
     if proposed.id is not None:
-        seen = conn.execute(
-            select(_STATE).where(_STATE.c.id == proposed.id, _STATE.c.flow_run_id == flow_run_id)
-        ).mappings().first()
+        seen = (
+            conn.execute(
+                select(_STATE).where(
+                    _STATE.c.id == proposed.id, _STATE.c.flow_run_id == flow_run_id
+                )
+            )
+            .mappings()
+            .first()
+        )
         if seen is not None:
             return OrchestrationResult(
                 status=SetStateStatus.ACCEPT, state=StateRecord.model_validate(dict(seen))
@@ -278,9 +284,7 @@ def set_flow_run_state(
         values["end_time"] = None
     if proposed.type is StateType.RUNNING:
         values["heartbeat"] = ts
-    guard = (
-        _RUN.c.state_id == run["state_id"] if run["state_id"] else _RUN.c.state_id.is_(None)
-    )
+    guard = _RUN.c.state_id == run["state_id"] if run["state_id"] else _RUN.c.state_id.is_(None)
     result = conn.execute(update(_RUN).where(_RUN.c.id == flow_run_id, guard).values(**values))
     if result.rowcount == 0:
         if _attempts <= 1:

@@ -19,7 +19,7 @@ def ensure_flow(conn: Connection, name: str) -> str:
     found = conn.execute(select(t.Flow.id).where(t.Flow.name == name)).scalar()
     if found:
         return str(found)
-    stmt = insert_ignore(conn, t.Flow.__table__, ["name"])
+    stmt = insert_ignore(conn, t.table_of(t.Flow), ["name"])
     conn.execute(stmt, {"id": str(uuid.uuid4()), "name": name, "tags": [], "created": now_utc()})
     return str(conn.execute(select(t.Flow.id).where(t.Flow.name == name)).scalar_one())
 
@@ -27,6 +27,6 @@ def ensure_flow(conn: Connection, name: str) -> str:
 def read_flows(conn: Connection, *, limit: int = 200, offset: int = 0) -> list[Flow]:
     """Flows sorted by name."""
     rows = conn.execute(
-        select(t.Flow.__table__).order_by(t.Flow.name).limit(limit).offset(offset)
+        select(t.table_of(t.Flow)).order_by(t.Flow.name).limit(limit).offset(offset)
     ).mappings()
     return [Flow.model_validate(dict(r)) for r in rows]

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, select
 
 from tideflow.schemas.core import LogRecord
 from tideflow.schemas.filters import LogFilter
 from tideflow.server.database import tables as t
 
-_LOG = t.Log.__table__
+_LOG = t.table_of(t.Log)
 
 
 def read_logs(
     conn: Connection, log_filter: LogFilter | None = None, *, limit: int = 1000, offset: int = 0
 ) -> list[LogRecord]:
     """Log lines matching the filter, oldest first."""
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     f = log_filter
     if f is not None:
         if f.flow_run_id_any is not None:

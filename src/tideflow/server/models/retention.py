@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, select
 from tideflow.server.database import tables as t
 from tideflow.states import TERMINAL_STATES
 
-_RUN = t.FlowRun.__table__
+_RUN = t.table_of(t.FlowRun)
 
 
 def delete_flow_runs_by_id(conn: Connection, ids: Sequence[str]) -> int:
@@ -22,9 +22,11 @@ def delete_flow_runs_by_id(conn: Connection, ids: Sequence[str]) -> int:
     total = 0
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        conn.execute(delete(t.Log).where(t.Log.flow_run_id.in_(chunk)))
-        conn.execute(delete(t.TaskRun).where(t.TaskRun.flow_run_id.in_(chunk)))
-        conn.execute(delete(t.FlowRunState).where(t.FlowRunState.flow_run_id.in_(chunk)))
+        conn.execute(delete(t.table_of(t.Log)).where(t.Log.flow_run_id.in_(chunk)))
+        conn.execute(delete(t.table_of(t.TaskRun)).where(t.TaskRun.flow_run_id.in_(chunk)))
+        conn.execute(
+            delete(t.table_of(t.FlowRunState)).where(t.FlowRunState.flow_run_id.in_(chunk))
+        )
         total += conn.execute(delete(_RUN).where(_RUN.c.id.in_(chunk))).rowcount
     return total
 

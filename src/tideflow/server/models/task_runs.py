@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, select
 
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.core import StateRecord, TaskRun
@@ -25,8 +25,8 @@ from tideflow.server.database import tables as t
 from tideflow.server.database.engine import json_dumps
 from tideflow.server.models._dialect import insert_ignore, upsert
 
-_TASK_RUN = t.TaskRun.__table__
-_LOG = t.Log.__table__
+_TASK_RUN = t.table_of(t.TaskRun)
+_LOG = t.table_of(t.Log)
 
 SNAPSHOT_COLUMNS = [
     "id",
@@ -210,7 +210,7 @@ def read_task_runs(
     offset: int = 0,
 ) -> list[TaskRun]:
     """Task runs matching the filter, in start order."""
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     f = task_run_filter
     if f is not None:
         if f.flow_run_id_any is not None:

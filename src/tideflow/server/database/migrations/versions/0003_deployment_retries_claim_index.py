@@ -22,9 +22,7 @@ _CLAIM_INDEX = "ix_flow_run__claim"
 
 def upgrade() -> None:
     with op.batch_alter_table("deployment", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("retries", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("retries", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
             sa.Column("retry_delay_seconds", sa.Float(), nullable=False, server_default="0")
         )
