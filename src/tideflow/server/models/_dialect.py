@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import importlib
+from types import ModuleType
+
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+
+
+def _dialect_module(conn: Connection) -> ModuleType:
+    # Loaded by name on first use: importing the PostgreSQL dialect costs ~0.1 s, which
+    # an embedded SQLite run should not pay.
+    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{name}")
 
 
 def insert_ignore(conn: Connection, table: Table, conflict_columns: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (cols) DO NOTHING`` for the connection's dialect."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    module = _dialect_module(conn)
     return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
@@ -25,7 +34,7 @@ def upsert(
 
     ``where`` is a callable taking the ``excluded`` pseudo-table and returning a clause.
     """
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    module = _dialect_module(conn)
     stmt = module.insert(table)
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
