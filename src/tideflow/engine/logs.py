@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tideflow._ids import new_key
+from tideflow.client import get_client
 from tideflow.engine.context import flow_run_ctx, task_run_ctx
+from tideflow.engine.recorder import get_recorder
+from tideflow.settings import get_settings
 
 _setup_lock = threading.Lock()
 _configured = False
@@ -30,24 +33,41 @@ RESET = "\x1b[0m"
 
 
 class RecorderHandler(logging.Handler):
-    """Sends log records made inside a run to that run's store, in batches."""
+    """Sends log records made inside a run to that run's store, in batches.
+
+    A record that names its run (``extra={"flow_run_id": ...}``, as the run loggers and
+    the engine's own lines about a run do) is stored with that run even when it is
+    logged outside the run's context, e.g. before a subflow's context replaces its
+    parent's. Lines of a task run outside any flow are stored with the task run.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         flow_ctx = flow_run_ctx.get()
-        if flow_ctx is None:
-            return
         task_ctx = task_run_ctx.get()
-        flow_run_id = getattr(record, "flow_run_id", None) or flow_ctx.flow_run_id
-        task_run_id = getattr(record, "task_run_id", None) or (
-            task_ctx.task_run_id if task_ctx else None
-        )
+        if flow_ctx is None and task_ctx is not None:
+            flow_ctx = task_ctx.flow_run_context  # a task run outside any flow
+        named_flow_run = getattr(record, "flow_run_id", None)
+        named_task_run = getattr(record, "task_run_id", None)
+        if named_flow_run is not None:
+            # A line about a particular run: do not attach whatever task is current.
+            flow_run_id, task_run_id = named_flow_run, named_task_run
+        elif flow_ctx is not None:
+            flow_run_id = flow_ctx.flow_run_id
+            task_run_id = named_task_run or (task_ctx.task_run_id if task_ctx else None)
+        else:
+            return
+        if flow_ctx is not None:
+            recorder = flow_ctx.recorder
+        else:
+            settings = get_settings()
+            recorder = get_recorder(get_client(), settings.flush_interval)
         try:
             message = record.getMessage()
         except Exception:
             message = str(record.msg)
         if record.exc_info and record.exc_info[0] is not None:
             message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
-        flow_ctx.recorder.record_log(
+        recorder.record_log(
             {
                 "key": new_key(),
                 "flow_run_id": flow_run_id,

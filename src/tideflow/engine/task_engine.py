@@ -34,6 +34,7 @@ from tideflow.engine.inputs import (
     find_futures,
     resolve_parameters,
 )
+from tideflow.engine.logs import enable_log_prints
 from tideflow.engine.recorder import Recorder, TaskRunInfo
 from tideflow.engine.standalone import standalone_context
 from tideflow.engine.steps import Call, Lifecycle, Sleep, drive_async, drive_sync, in_async_context
@@ -326,6 +327,8 @@ def task_lifecycle(
     info.task_inputs = task_inputs
 
     log_prints = task.log_prints if task.log_prints is not None else ctx.log_prints
+    if log_prints:
+        enable_log_prints()  # the flow may not have (a task can opt in on its own)
     run_context = TaskRunContext(task, info.id, info.name, values, ctx, log_prints)
 
     # Cache lookup.
