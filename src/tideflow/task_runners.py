@@ -119,8 +119,11 @@ class ConcurrentTaskRunner(TaskRunner):
     def submit(
         self, call: RunCall, upstream: Sequence[TideflowFuture[Any]], context: Context
     ) -> cf.Future[State[Any]]:
-        future: cf.Future[State[Any]] = cf.Future()
         pool = self._executor()
+        if not upstream or all(f.done() for f in upstream):
+            # Common case: nothing to wait for, so the pool's own future is ours.
+            return pool.submit(context.run, call)
+        future: cf.Future[State[Any]] = cf.Future()
         _after(upstream, lambda: pool.submit(_run_into, future, context, call))
         return future
 

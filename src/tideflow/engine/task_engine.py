@@ -354,7 +354,8 @@ def task_lifecycle(
                         details={"cache_key": cache_key},
                     )
                     recorder.record_task_state(info, cached)
-                    ctx.completed[reuse_key] = cached
+                    if ctx.flow.retries:
+                        ctx.completed[reuse_key] = cached
                     return cached
 
     slots = slots_for(ctx, info)
@@ -422,7 +423,9 @@ def task_lifecycle(
     info.end_time = final.timestamp
     recorder.record_task_state(info, final)
     if final.type is StateType.COMPLETED:
-        ctx.completed[reuse_key] = final
+        if ctx.flow.retries:
+            # Only a flow that may rerun its body needs to remember finished tasks.
+            ctx.completed[reuse_key] = final
         if task.on_completion:
             run_hooks(task.on_completion, task, info, final, "on_completion")
     elif task.on_failure:
