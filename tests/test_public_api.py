@@ -111,9 +111,7 @@ def test_seed_module_paths(module_name: str) -> None:
         assert hasattr(module, name), f"{module_name} lacks {name}"
 
 
-@pytest.mark.parametrize(
-    "module_name", [m for m in sorted(SEED_PATHS) if m != "tideflow.task_runners"]
-)
+@pytest.mark.parametrize("module_name", sorted(SEED_PATHS))
 def test_star_import_exports_exist(module_name: str) -> None:
     namespace: dict[str, object] = {}
     exec(f"from {module_name} import *", namespace)

@@ -98,8 +98,14 @@ class ConcurrentTaskRunner(TaskRunner):
     name = "concurrent"
 
     def __init__(self, max_workers: int | None = None) -> None:
-        if max_workers is not None and max_workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        if max_workers is not None:
+            if not isinstance(max_workers, int) or isinstance(max_workers, bool):
+                raise TypeError(
+                    f"max_workers must be an int, got {type(max_workers).__name__} "
+                    f"{max_workers!r}"
+                )
+            if max_workers < 1:
+                raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool: cf.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
