@@ -5,10 +5,9 @@ Unknown fields are refused (``extra="forbid"``) so a typo is an error, not a no-
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tideflow.states import StateType
 
@@ -24,7 +23,7 @@ class StateCreate(_Action):
     type: StateType
     name: str | None = None
     message: str | None = None
-    timestamp: datetime | None = None
+    timestamp: AwareDatetime | None = None
     details: dict[str, Any] | None = None
 
 
@@ -44,7 +43,7 @@ class FlowRunCreate(_Action):
     state: StateCreate | None = None
     retries: int = Field(default=0, ge=0)
     retry_delay_seconds: float = Field(default=0.0, ge=0)
-    expected_start_time: datetime | None = None
+    expected_start_time: AwareDatetime | None = None
     auto_scheduled: bool = False
 
 
@@ -63,14 +62,14 @@ class TaskRunWrite(_Action):
     state_id: str
     state_type: StateType
     state_name: str
-    state_timestamp: datetime
+    state_timestamp: AwareDatetime
     state_message: str | None = None
     state_details: dict[str, Any] | None = None
     state_history: list[dict[str, Any]] = Field(default_factory=list)
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    start_time: AwareDatetime | None = None
+    end_time: AwareDatetime | None = None
     run_count: int = 0
-    created: datetime
+    created: AwareDatetime
 
 
 class LogCreate(_Action):
@@ -82,7 +81,7 @@ class LogCreate(_Action):
     name: str
     level: int
     message: str
-    timestamp: datetime
+    timestamp: AwareDatetime
 
 
 class TaskRunBatch(_Action):

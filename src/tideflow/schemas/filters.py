@@ -6,9 +6,7 @@ so no user string ever reaches SQL.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tideflow.schemas.sorting import FlowRunSort
 from tideflow.states import StateType
@@ -33,10 +31,10 @@ class FlowRunFilter(_Filter):
     tags_all: list[str] | None = None
     deployment_id_any: list[str] | None = None
     parent_task_run_id_any: list[str] | None = None
-    start_time_after: datetime | None = None
-    start_time_before: datetime | None = None
-    expected_start_time_after: datetime | None = None
-    expected_start_time_before: datetime | None = None
+    start_time_after: AwareDatetime | None = None
+    start_time_before: AwareDatetime | None = None
+    expected_start_time_after: AwareDatetime | None = None
+    expected_start_time_before: AwareDatetime | None = None
     name_like: str | None = None
 
 
