@@ -23,9 +23,12 @@ from tideflow.schemas.actions import StateCreate
 from tideflow.schemas.core import OrchestrationResult, SetStateStatus
 from tideflow.server.database import tables as t
 from tideflow.server.models import flow_runs
-from tideflow.states import TERMINAL_STATES, StateType, now_utc
+from tideflow.states import StateType, now_utc
 
 _RUN = cast(Table, t.FlowRun.__table__)
+_CRASHABLE = frozenset(
+    {StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING}
+)
 
 
 @dataclass
@@ -43,16 +46,12 @@ def crash_flow_run(
 ) -> OrchestrationResult:
     """Record that the process running ``flow_run_id`` died (see the module doc).
 
-    A run that already ended is left alone; its current state is returned.
+    Applies to a run that is Pending, Running, Paused or Cancelling. A run that is
+    already Crashed (its engine saw the end coming) only gets the retry. Any other run
+    (Scheduled, or finished otherwise) is left alone and REJECT is returned.
     """
     now = now or now_utc()
     run = flow_runs.read_flow_run(conn, flow_run_id)
-    if run.state_type in TERMINAL_STATES or run.state_type is None:
-        return OrchestrationResult(
-            status=SetStateStatus.REJECT,
-            state=None,
-            reason=f"The run is {run.state_name}; nothing to do.",
-        )
     if run.state_type is StateType.CANCELLING:
         return flow_runs.set_flow_run_state(
             conn,
@@ -63,13 +62,21 @@ def crash_flow_run(
                 timestamp=now,
             ),
         )
-    result = flow_runs.set_flow_run_state(
-        conn,
-        flow_run_id,
-        StateCreate(type=StateType.CRASHED, message=message, timestamp=now),
-    )
-    if result.status is not SetStateStatus.ACCEPT:
-        return result
+    if run.state_type is StateType.CRASHED:
+        result = OrchestrationResult(status=SetStateStatus.ACCEPT, state=None)
+    elif run.state_type in _CRASHABLE:
+        result = flow_runs.set_flow_run_state(
+            conn,
+            flow_run_id,
+            StateCreate(type=StateType.CRASHED, message=message, timestamp=now),
+        )
+        if result.status is not SetStateStatus.ACCEPT:
+            return result
+    else:
+        return OrchestrationResult(
+            status=SetStateStatus.REJECT,
+            reason=f"The run is {run.state_name}; nothing to do.",
+        )
     if run.deployment_id and run.work_queue_name and 0 < run.run_count <= run.retries:
         when = now + timedelta(seconds=run.retry_delay_seconds)
         retry = flow_runs.set_flow_run_state(
