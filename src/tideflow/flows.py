@@ -164,6 +164,25 @@ class Flow(Generic[P, R]):
 
         return flow_engine.call_flow(self, args, kwargs)
 
+    def serve(
+        self,
+        name: str,
+        cron: str | None = None,
+        interval: Any = None,
+        rrule: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> str:
+        """Deploy this flow as ``name`` and run its scheduled and on-demand runs in this
+        process until SIGINT/SIGTERM; ``tideflow.serve.serve`` lists the other options
+        (``timezone``, ``limit``, ``stop_event``, ``max_runs`` ...)."""
+        from tideflow.serve import serve
+
+        return serve(
+            self, name, cron=cron, interval=interval, rrule=rrule, parameters=parameters,
+            **options,
+        )  # fmt: skip
+
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
 
