@@ -27,16 +27,25 @@ import inspect
 import subprocess
 import sys
 import time
+import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from tideflow.agent.code import storage_to_json
 from tideflow.client import OrchestrationClient, get_client
-from tideflow.exceptions import ObjectNotFound, SignatureMismatchError
+from tideflow.exceptions import ObjectNotFound, ParameterTypeError, SignatureMismatchError
 from tideflow.flows import Flow
 from tideflow.infrastructure.process import Process
 from tideflow.schedules import Schedule
@@ -309,8 +318,38 @@ def check_flow_parameters(flow: Flow[..., Any], parameters: dict[str, Any]) -> N
         raise SignatureMismatchError(
             f"Flow {flow.name!r} has no parameter(s) {unknown}; it takes {named or 'no parameters'}"
         )
-    if flow.should_validate_parameters:
-        flow.validate_parameters({k: v for k, v in parameters.items() if k in named})
+    if not flow.should_validate_parameters:
+        return
+    hints = _hints(flow)
+    problems: list[str] = []
+    for name, value in parameters.items():
+        param = sig.parameters.get(name)
+        if param is None or name not in hints or value is param.default:
+            continue
+        try:
+            TypeAdapter(
+                hints[name], config=ConfigDict(arbitrary_types_allowed=True)
+            ).validate_python(value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+            problems.append(f"parameter {name!r} got {value!r}: {reason}")
+        except Exception:  # a hint pydantic cannot check: leave it to the run
+            continue
+    if problems:
+        raise ParameterTypeError(
+            f"Flow {flow.name!r} received invalid parameters: " + "; ".join(problems)
+        )
+
+
+def _hints(flow: Flow[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(flow.fn)
+    except Exception:
+        return {
+            n: p.annotation
+            for n, p in flow.signature.parameters.items()
+            if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)
+        }
 
 
 def parameter_schema(flow: Flow[..., Any]) -> dict[str, Any]:
@@ -318,6 +357,7 @@ def parameter_schema(flow: Flow[..., Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     extra = False
+    hints = _hints(flow)
     for name, param in flow.signature.parameters.items():
         if param.kind is param.VAR_KEYWORD:
             extra = True
@@ -325,11 +365,11 @@ def parameter_schema(flow: Flow[..., Any]) -> dict[str, Any]:
         if param.kind is param.VAR_POSITIONAL:
             continue
         prop: dict[str, Any] = {"title": name}
-        if param.annotation is not inspect.Parameter.empty:
+        if name in hints:
             try:
-                prop.update(TypeAdapter(param.annotation).json_schema())
+                prop.update(TypeAdapter(hints[name]).json_schema())
             except Exception:
-                prop["description"] = f"type: {param.annotation!r}"
+                prop["description"] = f"type: {hints[name]!r}"
         if param.default is inspect.Parameter.empty:
             required.append(name)
         else:
