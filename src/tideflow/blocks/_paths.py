@@ -103,17 +103,20 @@ def iter_files(
     root_real = root.resolve()
     if not root_real.is_dir():
         raise NotADirectoryError(f"{str(root)!r} is not a directory")
-    visited: set[Path] = set()
 
-    def walk(directory: Path, prefix: str) -> Iterator[tuple[Path, str]]:
-        if directory in visited:  # a symlink loop back into the tree
+    def walk(
+        directory: Path, prefix: str, ancestors: frozenset[Path]
+    ) -> Iterator[tuple[Path, str]]:
+        if directory in ancestors:  # a symlink loop back up the tree
             return
-        visited.add(directory)
+        ancestors = ancestors | {directory}
         with os.scandir(directory) as entries:
             ordered = sorted(entries, key=lambda e: e.name)
         for entry in ordered:
             rel = f"{prefix}{entry.name}"
             if entry.name in ALWAYS_SKIP:
+                continue
+            if ignore is not None and ignore.match(rel, is_dir=entry.is_dir()):
                 continue
             real = Path(entry.path)
             if entry.is_symlink():
@@ -127,16 +130,14 @@ def iter_files(
                         f"{str(root_real)!r}; add it to the ignore file to leave it out"
                     )
             is_dir = real.is_dir()
-            if ignore is not None and ignore.match(rel, is_dir=is_dir):
-                continue
             if skip_real is not None and (real == skip_real or real.is_relative_to(skip_real)):
                 continue
             if is_dir:
-                yield from walk(real, f"{rel}/")
+                yield from walk(real, f"{rel}/", ancestors)
             elif real.is_file():
                 yield real, rel
 
-    yield from walk(root_real, "")
+    yield from walk(root_real, "", frozenset())
 
 
 def copy_files(files: Iterable[tuple[Path, str]], dest_root: Path, *, prefix: str = "") -> int:

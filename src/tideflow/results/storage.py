@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import importlib
 import itertools
 import os
 import threading
@@ -289,6 +290,8 @@ def _block_url(block: object) -> str:
 _cache: dict[str, ResultStorage] = {}
 _cache_lock = threading.Lock()
 _block_loader: BlockLoader | None = None
+#: whether register_block_loader was called (even with None, which means "no loader")
+_block_loader_set = False
 
 
 def _cached(url: str, factory: Callable[[], ResultStorage]) -> ResultStorage:
@@ -308,8 +311,9 @@ def register_block_loader(loader: BlockLoader | None) -> None:
         loader: called as ``loader(block_type_slug, block_document_name)`` and returning
             the block; ``None`` removes the current loader.
     """
-    global _block_loader
+    global _block_loader, _block_loader_set
     _block_loader = loader
+    _block_loader_set = True
     with _cache_lock:
         for url in [u for u in _cache if u.startswith("block://")]:
             del _cache[url]
@@ -347,6 +351,11 @@ def storage_from_url(url: str) -> ResultStorage:
     if scheme == "file":
         return _local(_local_path_from_file_url(url))
     if scheme == "block":
+        if not _block_loader_set:
+            # tideflow.blocks registers its loader when imported; a process reading a
+            # result may never have imported it. By name, because it imports this module;
+            # outside _cache_lock, because registering takes that lock.
+            importlib.import_module("tideflow.blocks")
         return _cached(url, lambda: _load_block_storage(url))
     if scheme == "object":
         raise LookupError(
