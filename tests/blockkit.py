@@ -96,7 +96,12 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length) if length else b""
             with lock:
                 state.requests.append(
-                    Received(self.command, self.path, dict(self.headers.items()), body)
+                    Received(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
                 )
                 status = state.statuses.pop(0) if state.statuses else 200
             payload = b"ok" if status < 400 else b"invalid_token"
