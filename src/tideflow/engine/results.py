@@ -101,6 +101,8 @@ def persist_task_result(
         raise SerializationError(
             f"Task {task.name!r} returned a result that cannot be persisted: {exc}"
         ) from exc
+    except ValueError as exc:  # e.g. result_storage_key rendered to an invalid key
+        raise ValueError(f"Task {task.name!r} could not persist its result: {exc}") from exc
     if cache_key is not None:
         expiration = None
         if task.cache_expiration is not None:
