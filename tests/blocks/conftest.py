@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from blockkit import bucket, moto_s3, receiver
-from serverkit import database_url, live_server, postgres_admin_url, postgres_url, server_process
+from serverkit import (
+    _live_servers,
+    api,
+    database_url,
+    live_server,
+    postgres_admin_url,
+    postgres_url,
+    server_process,
+    sqlite_url,
+)
 
 __all__ = [
+    "_live_servers",
+    "api",
     "bucket",
     "database_url",
     "live_server",
@@ -14,4 +25,5 @@ __all__ = [
     "postgres_url",
     "receiver",
     "server_process",
+    "sqlite_url",
 ]
