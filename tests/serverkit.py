@@ -37,6 +37,7 @@ __all__ = [
     "postgres_admin_url",
     "postgres_url",
     "server_process",
+    "sqlite_server",
     "sqlite_url",
     "wait_for",
 ]
@@ -282,6 +283,17 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(
+    sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One ``tideflow server start`` subprocess on ``sqlite_url`` for the session (tests
+    that use it get the database emptied by ``database_url``/``empty_database``)."""
+    server = ServerProcess(tmp_path_factory.mktemp("sqlite-server"), sqlite_url).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

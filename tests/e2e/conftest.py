@@ -10,6 +10,7 @@ from serverkit import (
     postgres_admin_url,
     postgres_url,
     server_process,
+    sqlite_server,
     sqlite_url,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "postgres_admin_url",
     "postgres_url",
     "server_process",
+    "sqlite_server",
     "sqlite_url",
 ]

@@ -15,6 +15,7 @@ from serverkit import (
     postgres_admin_url,
     postgres_url,
     server_process,
+    sqlite_server,
     sqlite_url,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "postgres_admin_url",
     "postgres_url",
     "server_process",
+    "sqlite_server",
     "sqlite_url",
 ]

@@ -250,3 +250,14 @@ def test_deleting_a_deployment_deletes_its_unstarted_runs(db: Database) -> None:
     with db.write() as conn:
         deployments.delete_deployment(conn, dep)
     assert _runs(db, dep) == []
+
+
+def test_deployments_without_a_schedule_are_skipped(db: Database) -> None:
+    plain = _deploy(db, "plain")
+    timed = _deploy(db, "timed", schedule={"interval": 3600})
+    with db.write() as conn:  # a schedule removed later is skipped too
+        deployments.update_deployment(conn, timed, DeploymentUpdate(schedule=None))
+    cron = _deploy(db, "cron", schedule={"cron": "0 0 * * *"})
+    result = SchedulerService(db).run_pass(T0)
+    assert result.deployments == 1 and result.runs_created == 7
+    assert _runs(db, plain) == [] and _runs(db, timed) == [] and len(_runs(db, cron)) == 7
