@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
+from rich.text import Text
 
 from tideflow.agent.code import FlowLoadError, load_flow_from_entrypoint
 from tideflow.blocks.core import Block
@@ -139,7 +140,7 @@ def _describe_schedule(record: DeploymentRecord | Deployment) -> str:
         text = f"rrule {schedule.rrule!r}"
     if schedule.timezone:
         text += f" ({schedule.timezone})"
-    return text if record.is_schedule_active else f"{text} [paused]"
+    return text if record.is_schedule_active else f"{text} (paused)"
 
 
 @app.command("build")
@@ -351,7 +352,7 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
         ("Updated", format_time(record.updated)),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     console.print(table)
     if upcoming:
         console.print("Next scheduled runs:")

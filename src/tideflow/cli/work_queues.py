@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tideflow.cli._output import console, fail, format_time, print_json
 from tideflow.client import get_client
@@ -68,7 +69,7 @@ def ls(as_json: JsonOpt = False) -> None:
     table.add_column("Last polled")
     for queue in queues:
         paused = "[yellow]paused[/]" if queue.is_paused else "-"
-        table.add_row(queue.name, _limit(queue), paused, format_time(queue.last_polled))
+        table.add_row(Text(queue.name), _limit(queue), paused, format_time(queue.last_polled))
     console.print(table)
 
 
@@ -95,7 +96,7 @@ def inspect(name: NameArg, as_json: JsonOpt = False) -> None:
         ("  of which late", str(status.late_runs)),
         ("Active runs", str(status.active_runs)),
     ):
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     console.print(table)
 
 

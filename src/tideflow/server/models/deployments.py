@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, null, select, update
 
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schedules import RRuleSchedule, schedule_from_dict
@@ -80,7 +80,7 @@ def upsert_deployment(
     if row is None:
         deployment_id = str(uuid.uuid4())
         values.update(id=deployment_id, flow_id=flow_id, created=now, last_scheduled_time=None)
-        conn.execute(_DEP.insert(), values)
+        conn.execute(_DEP.insert(), _sql_nulls(values))
         return read_deployment(conn, deployment_id)
     deployment_id = row["id"]
     if _schedule_changed(row, values):
@@ -88,8 +88,18 @@ def upsert_deployment(
         delete_unstarted_auto_runs(conn, deployment_id)
     elif row["work_queue_name"] != values["work_queue_name"]:
         _move_unstarted_runs(conn, deployment_id, values["work_queue_name"])
-    conn.execute(update(_DEP).where(_DEP.c.id == deployment_id).values(**values))
+    conn.execute(update(_DEP).where(_DEP.c.id == deployment_id).values(**_sql_nulls(values)))
     return read_deployment(conn, deployment_id)
+
+
+def _sql_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON columns store ``None`` as JSON ``null`` unless told; store SQL NULL, so
+    ``schedule IS NULL`` means "no schedule" in queries."""
+    out = dict(values)
+    for key in ("schedule", "storage", "parameter_openapi_schema"):
+        if key in out and out[key] is None:
+            out[key] = null()
+    return out
 
 
 def _schedule_changed(row: Any, values: dict[str, Any]) -> bool:
@@ -176,7 +186,7 @@ def update_deployment(
         ensure_work_queue(conn, values["work_queue_name"])
         _move_unstarted_runs(conn, deployment_id, values["work_queue_name"])
     values["updated"] = now
-    conn.execute(update(_DEP).where(_DEP.c.id == deployment_id).values(**values))
+    conn.execute(update(_DEP).where(_DEP.c.id == deployment_id).values(**_sql_nulls(values)))
     return read_deployment(conn, deployment_id)
 
 

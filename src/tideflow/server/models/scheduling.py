@@ -97,6 +97,8 @@ def schedule_runs(
     runs: list[dict[str, Any]] = []
     watermarks: list[dict[str, Any]] = []
     for row in rows:
+        if not row["schedule"]:  # a JSON null written by an older version
+            continue
         planned = _plan(row, now, max_runs - future.get(row["id"], 0), horizon)
         if planned is None:
             continue
