@@ -115,7 +115,10 @@ async def _call_async(step: Call) -> Any:
             raise _timeout_error(step) from None
     # A sync function with a timeout inside an async run: run it in a worker thread
     # so the event loop stays responsive, then apply the same thread timeout.
-    return await asyncio.get_running_loop().run_in_executor(None, _call_with_timeout, step)
+    # run_in_executor does not carry contextvars over to the worker thread by itself.
+    return await asyncio.get_running_loop().run_in_executor(
+        None, copy_context().run, _call_with_timeout, step
+    )
 
 
 def _timeout_error(step: Call) -> TaskTimeoutError:
@@ -137,7 +140,7 @@ def _call_with_timeout(step: Call) -> Any:
 
     def target() -> None:
         try:
-            result = ctx.run(step.fn, *step.args, **step.kwargs)
+            result = step.fn(*step.args, **step.kwargs)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
             outcome["value"] = result
@@ -146,7 +149,12 @@ def _call_with_timeout(step: Call) -> Any:
         finally:
             done.set()
 
-    thread = threading.Thread(target=target, name=f"tideflow-timeout-{step.label}", daemon=True)
+    # All of target() runs in the caller's context, including the event loop that
+    # asyncio.run starts for an async function (its task copies the current context):
+    # run contexts and loggers must follow the call into the helper thread.
+    thread = threading.Thread(
+        target=ctx.run, args=(target,), name=f"tideflow-timeout-{step.label}", daemon=True
+    )
     thread.start()
     if not done.wait(step.timeout):
         if thread.ident is not None:
