@@ -63,7 +63,8 @@ def _validate_data(data: object) -> tuple[dict[str, Any], list[str]]:
     fields = data.get("fields", {})
     secret_fields = data.get("secret_fields", [])
     if not isinstance(fields, dict):
-        raise ValueError(f"Block document 'fields' must be an object, got {fields!r:.80}")
+        # The type only: the value may be a secret sent in the wrong shape.
+        raise ValueError(f"Block document 'fields' must be an object, got {type(fields).__name__}")
     if not isinstance(secret_fields, list) or not all(
         isinstance(p, str) and _PATH_RE.match(p) for p in secret_fields
     ):
