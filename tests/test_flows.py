@@ -662,3 +662,32 @@ def test_flow_run_times_are_recorded() -> None:
     assert run.start_time is not None and run.end_time is not None
     assert run.start_time <= run.end_time
     assert run.run_count >= 1
+
+
+def test_subflow_called_with_futures_and_states_gets_their_values() -> None:
+    @task
+    def make(x: int) -> int:
+        return x
+
+    @task
+    def broken() -> int:
+        raise ValueError("upstream of the subflow broke")
+
+    @flow
+    def child(a: int, b: int, items: list[int]) -> int:
+        return a + b + sum(items)
+
+    @flow
+    def parent() -> int:
+        return child(make.submit(1), make(2, return_state=True), [make.submit(3), 4])
+
+    @flow
+    def parent_with_failed_input() -> int:
+        return child(broken.submit(), 1, [])
+
+    assert parent() == 10
+    assert only_run("child").parameters == {"a": 1, "b": 2, "items": [3, 4]}
+    state = parent_with_failed_input(return_state=True)
+    assert state.is_failed()
+    assert "'child'" in state.message and "broken" in state.message
+    assert len(flow_runs("child")) == 1  # no subflow run was created for the bad call

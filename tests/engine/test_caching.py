@@ -410,3 +410,29 @@ def test_cached_result_in_a_retrying_flow_is_not_recomputed() -> None:
 
     assert f() == 5
     assert calls == [1] and len(attempts) == 2
+
+
+def test_cache_record_whose_result_file_is_gone_is_a_miss(tideflow_home: Path) -> None:
+    calls: list[int] = []
+
+    @task(cache_key_fn=lambda c, p: "cleaned-up")
+    def t() -> dict[str, int]:
+        calls.append(1)
+        return {"v": len(calls)}
+
+    @task
+    def use(x: dict[str, int]) -> int:
+        return x["v"]
+
+    @flow
+    def f() -> int:
+        return use(t())
+
+    assert f() == 1
+    # Someone cleans the result files but not the cache records.
+    for path in (tideflow_home / "storage").iterdir():
+        if path.is_file():
+            path.unlink()
+    assert f() == 2  # recomputed, not a Cached state pointing at a missing file
+    assert run_state(t).name == "Cached"
+    assert calls == [1, 1]

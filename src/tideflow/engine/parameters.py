@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, ValidationError, create_model
 
-from tideflow.exceptions import ParameterTypeError, SignatureMismatchError
+from tideflow.engine.inputs import _ATOMIC, UpstreamFailure, resolve_parameters
+from tideflow.exceptions import ParameterTypeError, SignatureMismatchError, UpstreamTaskError
 
 if TYPE_CHECKING:
     from tideflow.flows import Flow
@@ -28,7 +29,17 @@ def bind_parameters(
             f"Flow {flow.name!r} called with bad arguments: {exc}"
         ) from None
     bound.apply_defaults()
-    return dict(bound.arguments)
+    parameters = dict(bound.arguments)
+    if any(type(v) not in _ATOMIC for v in parameters.values()):
+        # A subflow called with a task's future or state gets its value, as in Prefect.
+        try:
+            parameters, _ = resolve_parameters(parameters, None)
+        except UpstreamFailure as failure:
+            raise UpstreamTaskError(
+                f"Flow {flow.name!r} was called with the result of {failure.name!r}, which "
+                f"did not complete (it is {failure.state.name}): {failure.state.message}"
+            ) from None
+    return parameters
 
 
 def _resolved_hints(fn: Any) -> dict[str, Any]:

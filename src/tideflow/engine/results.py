@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from tideflow.exceptions import SerializationError
 from tideflow.results.storage import resolve_result_storage
-from tideflow.results.store import ResultStore
+from tideflow.results.store import ResultReference, ResultStore
 from tideflow.serializers import get_serializer
 from tideflow.states import Completed, State
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from tideflow.engine.recorder import TaskRunInfo
     from tideflow.flows import Flow
     from tideflow.tasks import Task
+
+_log = logging.getLogger("tideflow.task_runs")
 
 _stores: dict[tuple[int, int, str | None], ResultStore] = {}
 _stores_lock = threading.Lock()
@@ -60,6 +63,24 @@ def store_for_task(task: Task[..., Any], ctx: FlowRunContext) -> ResultStore:
 def store_for_flow(flow: Flow[..., Any]) -> ResultStore:
     """The result store a flow writes its own return value to."""
     return _store(flow.result_storage, flow.result_serializer)
+
+
+def read_cache(store: ResultStore, cache_key: str, task_name: str) -> ResultReference | None:
+    """The cached result for ``cache_key``, or None on a miss.
+
+    A record whose result file is gone (storage cleaned up, or expired by a lifecycle
+    rule) is a miss, not a hit that fails later when the value is read downstream.
+    """
+    ref = store.read_cache_record(cache_key)
+    if ref is not None and not store.exists(ref):
+        _log.warning(
+            "Task %r: the cached result for key %r is missing from %s; recomputing",
+            task_name,
+            cache_key[:200],
+            ref.storage_url,
+        )
+        return None
+    return ref
 
 
 def should_persist(task: Task[..., Any], ctx: FlowRunContext, cache_key: str | None) -> bool:

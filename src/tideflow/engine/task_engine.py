@@ -346,7 +346,7 @@ def task_lifecycle(
             store = run_results.store_for_task(task, ctx)
             refresh = task.refresh_cache if task.refresh_cache is not None else False
             if not refresh:
-                hit = store.read_cache_record(cache_key)
+                hit = run_results.read_cache(store, cache_key, task.name)
                 if hit is not None:
                     cached = Cached(
                         data=hit,
