@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tideflow.exceptions import TideflowError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 UTC_ZONE = ZoneInfo("UTC")
 
 MAX_DATES = 10_000
@@ -70,6 +70,22 @@ def coerce_timezone(value: Any) -> str | None:
     return value
 
 
+def with_positional(
+    cls_name: str, names: tuple[str, ...], args: tuple[Any, ...], data: dict[str, Any]
+) -> dict[str, Any]:
+    """Fold positional constructor arguments into pydantic's keyword data."""
+    if len(args) > len(names):
+        raise TypeError(
+            f"{cls_name}() takes at most {len(names)} positional argument(s) "
+            f"({', '.join(names)}); pass the others by keyword"
+        )
+    for name, value in zip(names, args, strict=False):
+        if name in data:
+            raise TypeError(f"{cls_name}() got multiple values for argument {name!r}")
+        data[name] = value
+    return data
+
+
 def require_aware(name: str, value: dt.datetime) -> dt.datetime:
     """``value`` converted to UTC; a naive datetime is refused rather than guessed at."""
     if not isinstance(value, dt.datetime):
@@ -92,7 +108,10 @@ class Window:
 
 
 def window(
-    n: int | None, start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime | None = None
+    n: int | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    now: dt.datetime | None = None,
 ) -> Window:
     """Check ``get_dates``' arguments and fill in the defaults.
 

@@ -20,6 +20,18 @@ from tideflow._schedules._base import ScheduleError, same_zone, zone
 FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")
 _DATE_ONLY = re.compile(r"^\d{8}$")
 _END_OF_DAY = dt.time(23, 59, 59)
+_PROBE_START = dt.datetime(2020, 1, 1)
+_EMPTY_SET = "generates an empty set"
+# name: (low, high, whether -high..-1 is allowed too), as RFC 5545 section 3.3.10 says
+_RANGES = {
+    "BYSECOND": (0, 59, False),
+    "BYMINUTE": (0, 59, False),
+    "BYHOUR": (0, 23, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYMONTH": (1, 12, False),
+}
 
 
 @dataclass(frozen=True)
@@ -126,26 +138,41 @@ def _dates(line: _Line, zone_name: str | None) -> list[tuple[dt.datetime, bool]]
     for item in line.value.split(","):
         item = item.strip()
         value = _parse_datetime(item, line)
-        out.append((_to_wall(value, _zone_of(line, value), zone_name), bool(_DATE_ONLY.match(item))))
+        out.append(
+            (_to_wall(value, _zone_of(line, value), zone_name), bool(_DATE_ONLY.match(item)))
+        )
     return out
+
+
+def _check_ranges(parts: dict[str, str], source: str) -> None:
+    for name, (low, high, negative) in _RANGES.items():
+        if name not in parts:
+            continue
+        for item in parts[name].split(","):
+            try:
+                value = int(item)
+            except ValueError:
+                raise ScheduleError(
+                    f"invalid rrule {source!r}: {name} value {item!r} is not an integer"
+                ) from None
+            if not (low <= value <= high or (negative and -high <= value <= -low)):
+                allowed = f"{low}..{high}" + (f" or -{high}..-{low}" if negative else "")
+                raise ScheduleError(
+                    f"invalid rrule {source!r}: {name} value {value} is out of range ({allowed})"
+                )
 
 
 def _never_fires_by_month(parts: dict[str, str]) -> bool:
     """Whether BYMONTH and BYMONTHDAY have no day in common (like the 30th of February)."""
     if "BYMONTH" not in parts or "BYMONTHDAY" not in parts:
         return False
-    try:
-        months = [int(m) for m in parts["BYMONTH"].split(",")]
-        days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
-    except ValueError:
-        return False
+    months = [int(m) for m in parts["BYMONTH"].split(",")]
+    days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
     # 2024 is a leap year: it has every month length a month can have.
-    return not any(
-        1 <= m <= 12 and 0 < abs(d) <= calendar.monthrange(2024, m)[1] for m in months for d in days
-    )
+    return not any(abs(d) <= calendar.monthrange(2024, m)[1] for m in months for d in days)
 
 
-def _rule(line: _Line, zone_name: str | None, source: str) -> RuleSpec:
+def _rule(line: _Line, zone_name: str | None, dtstart: dt.datetime | None, source: str) -> RuleSpec:
     if line.params:
         raise ScheduleError(f"unsupported RRULE parameter(s): {sorted(line.params)}")
     parts: dict[str, str] = {}
@@ -172,18 +199,28 @@ def _rule(line: _Line, zone_name: str | None, source: str) -> RuleSpec:
     if "UNTIL" in parts:
         raw = parts.pop("UNTIL")
         until_line = _Line("UNTIL", {}, raw)
-        value = _parse_datetime(raw, until_line)
+        until_value = _parse_datetime(raw, until_line)
         if _DATE_ONLY.match(raw):  # a bare date includes that whole day
-            value = dt.datetime.combine(value.date(), _END_OF_DAY)
-        until = _to_wall(value, _zone_of(until_line, value), zone_name)
+            until_value = dt.datetime.combine(until_value.date(), _END_OF_DAY)
+        until = _to_wall(until_value, _zone_of(until_line, until_value), zone_name)
+    _check_ranges(parts, source)
     if _never_fires_by_month(parts):
         raise ScheduleError(
             f"rrule {source!r} never fires: no month in BYMONTH has the day(s) in BYMONTHDAY"
         )
     text = ";".join(f"{key}={value}" for key, value in parts.items())
     try:
-        rrulestr(text, dtstart=dt.datetime(2020, 1, 1))
+        rrulestr(text, dtstart=(dtstart or _PROBE_START).replace(fold=0))
     except (ValueError, TypeError, KeyError, IndexError) as exc:
+        if _EMPTY_SET in str(exc):
+            # INTERVAL steps that never land on a BYHOUR/BYMINUTE/BYSECOND value: that
+            # depends on DTSTART, so only an anchored rule can be judged here.
+            if dtstart is None:
+                return RuleSpec(text=text, freq=freq, interval=interval, count=count, until=until)
+            raise ScheduleError(
+                f"rrule {source!r} never fires: from its DTSTART, INTERVAL never lands on "
+                "the BYHOUR/BYMINUTE/BYSECOND values"
+            ) from None
         raise ScheduleError(f"invalid rrule {source!r}: {exc or type(exc).__name__}") from None
     return RuleSpec(text=text, freq=freq, interval=interval, count=count, until=until)
 
@@ -222,7 +259,7 @@ def parse(source: str, timezone: str | None) -> ParsedRRule:
     exdays: set[dt.date] = set()
     for line in lines:
         if line.name == "RRULE":
-            rules.append(_rule(line, zone_name, source))
+            rules.append(_rule(line, zone_name, dtstart, source))
         elif line.name == "RDATE":
             rdates.extend(value for value, _ in _dates(line, zone_name))
         elif line.name == "EXDATE":
@@ -247,9 +284,17 @@ def parse(source: str, timezone: str | None) -> ParsedRRule:
     )
 
 
-def build(spec: RuleSpec, dtstart: dt.datetime, until: dt.datetime) -> rrule:
-    """A dateutil rule for ``spec`` from ``dtstart``, bounded by ``until`` (no COUNT)."""
-    rule = rrulestr(spec.text, dtstart=dtstart.replace(fold=0))
+def build(spec: RuleSpec, dtstart: dt.datetime, until: dt.datetime) -> rrule | None:
+    """A dateutil rule for ``spec`` from ``dtstart``, bounded by ``until`` (no COUNT).
+
+    None when the rule cannot fire from this ``dtstart`` (see ``_EMPTY_SET``).
+    """
+    try:
+        rule = rrulestr(spec.text, dtstart=dtstart.replace(fold=0))
+    except ValueError as exc:
+        if _EMPTY_SET in str(exc):
+            return None
+        raise
     assert isinstance(rule, rrule)
     bound = until if spec.until is None else min(until, spec.until)
     return rule.replace(until=bound)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from tideflow._schedules._base import ScheduleError, coerce_timezone, collect, window, zone
+from tideflow._schedules._base import (
+    ScheduleError,
+    coerce_timezone,
+    collect,
+    window,
+    with_positional,
+    zone,
+)
 from tideflow._schedules._wall import earliest_wall, in_instant_order, localize
 
 _FIELDS = (
@@ -20,7 +27,9 @@ _FIELDS = (
     ("month", "1-12 or JAN-DEC"),
     ("day of week", "0-6 or SUN-SAT"),
 )
-_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_ALIASES = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
 _REFERENCE = dt.datetime(2000, 1, 1)
 _TICK = dt.timedelta(microseconds=1)
 
@@ -91,8 +100,14 @@ class CronSchedule(BaseModel):
     timezone: str | None = None
     day_or: bool = True
 
-    def __init__(self, cron: str, *, timezone: str | None = None, day_or: bool = True) -> None:
-        super().__init__(cron=cron, timezone=timezone, day_or=day_or)
+    @overload
+    def __init__(
+        self, cron: str, /, *, timezone: str | None = None, day_or: bool = True
+    ) -> None: ...
+    @overload
+    def __init__(self, *, cron: str, timezone: str | None = None, day_or: bool = True) -> None: ...
+    def __init__(self, *args: Any, **data: Any) -> None:
+        super().__init__(**with_positional("CronSchedule", ("cron",), args, data))
 
     @field_validator("timezone", mode="before")
     @classmethod

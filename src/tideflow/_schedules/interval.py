@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -17,7 +17,15 @@ from pydantic import (
     model_validator,
 )
 
-from tideflow._schedules._base import UTC, ScheduleError, coerce_timezone, collect, window, zone
+from tideflow._schedules._base import (
+    UTC,
+    ScheduleError,
+    coerce_timezone,
+    collect,
+    window,
+    with_positional,
+    zone,
+)
 from tideflow._schedules._wall import localize
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -58,14 +66,25 @@ class IntervalSchedule(BaseModel):
     timezone: str | None = None
     anchor_date: dt.datetime = Field(default=None, validate_default=True)
 
+    @overload
     def __init__(
         self,
         interval: dt.timedelta | float,
+        /,
         *,
         anchor_date: dt.datetime | None = None,
         timezone: str | None = None,
-    ) -> None:
-        super().__init__(interval=interval, anchor_date=anchor_date, timezone=timezone)
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        *,
+        interval: dt.timedelta | float,
+        anchor_date: dt.datetime | None = None,
+        timezone: str | None = None,
+    ) -> None: ...
+    def __init__(self, *args: Any, **data: Any) -> None:
+        super().__init__(**with_positional("IntervalSchedule", ("interval",), args, data))
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +99,9 @@ class IntervalSchedule(BaseModel):
     @classmethod
     def _interval_from_seconds(cls, value: Any) -> Any:
         if isinstance(value, bool):
-            raise ScheduleError(f"interval must be a timedelta or a number of seconds, got {value!r}")
+            raise ScheduleError(
+                f"interval must be a timedelta or a number of seconds, got {value!r}"
+            )
         if isinstance(value, int | float):
             return dt.timedelta(seconds=value)
         return value

@@ -1,0 +1,5 @@
+"""Compatibility aliases for ``prefect.orion.schemas``."""
+
+from tideflow.orion.schemas import schedules
+
+__all__ = ["schedules"]
