@@ -69,6 +69,17 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
+def bind_refusal(host: str, api_key: str | None, insecure: bool) -> str | None:
+    """Why serving on ``host`` is refused (None when it is allowed)."""
+    if is_loopback(host) or api_key or insecure:
+        return None
+    return (
+        f"Refusing to serve on {host!r} without authentication: anyone who can reach it "
+        "could read and change your runs. Set TIDEFLOW_API_KEY, bind 127.0.0.1, or pass "
+        "--insecure."
+    )
+
+
 @app.command()
 def start(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -81,13 +92,9 @@ def start(
 ) -> None:
     """Serve the API (and docs at /docs) after applying database migrations."""
     settings = get_settings()
-    if not is_loopback(host) and not settings.api_key and not insecure:
-        fail(
-            f"Refusing to serve on {host!r} without authentication: anyone who can reach "
-            "it could read and change your runs. Set TIDEFLOW_API_KEY, bind 127.0.0.1, "
-            "or pass --insecure.",
-            code=2,
-        )
+    refusal = bind_refusal(host, settings.api_key, insecure)
+    if refusal:
+        fail(refusal, code=2)
     try:
         server_app = create_app(settings.database_url, settings.api_key)
     except Exception as exc:
