@@ -12,10 +12,10 @@ from tideflow.testing import tideflow_test_harness
 
 
 @pytest.fixture(autouse=True)
-def tideflow_home(tmp_path: Path) -> Iterator[Path]:
-    """An isolated tideflow home for each test."""
-    home = tmp_path / "tideflow-home"
-    home.mkdir()
+def tideflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated tideflow home for each test (outside the test's own tmp_path, so
+    tests can make assertions about everything in tmp_path)."""
+    home = tmp_path_factory.mktemp("tideflow-home")
     with tideflow_test_harness(home) as path:
         yield path
 

@@ -16,7 +16,7 @@ def run_hooks(
     """Call each ``hook(owner, run, state)``; a failing hook is logged, never fatal.
 
     ``owner`` is the Task or Flow, ``run`` the task run or flow run record. A hook may
-    also be an object with a ``notify(subject, body)`` method (a notification block),
+    also be an object with a ``notify(body, subject=...)`` method (a notification block),
     which receives a short summary instead.
     """
     for hook in hooks:
