@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 
@@ -29,6 +29,7 @@ from tideflow._ids import new_id
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schedules import MAX_DATES, schedule_from_dict
 from tideflow.server.database import tables as t
+from tideflow.server.database.engine import json_dumps
 from tideflow.server.models._dialect import insert_ignore
 from tideflow.server.models.flow_runs import generate_run_name
 from tideflow.server.models.work_queues import ensure_work_queue
@@ -94,7 +95,7 @@ def schedule_runs(
     if not rows:
         return result, None
     future = _future_counts(conn, [r["id"] for r in rows], now)
-    runs: list[dict[str, Any]] = []
+    runs: list[_RunSpec] = []
     watermarks: list[dict[str, Any]] = []
     for row in rows:
         if not row["schedule"]:  # a JSON null written by an older version
@@ -105,14 +106,14 @@ def schedule_runs(
         dates, watermark, missed = planned
         result.runs_skipped += missed.skipped
         for when in dates:
-            runs.append(_run_values(row, when, now, None))
+            runs.append(_RunSpec(row, when, None))
         if missed.latest is not None:
-            runs.append(_run_values(row, missed.latest, now, missed.skipped))
+            runs.append(_RunSpec(row, missed.latest, missed.skipped))
         for when in missed.created:
-            runs.append(_run_values(row, when, now, None))
+            runs.append(_RunSpec(row, when, None))
         if watermark != row["last_scheduled_time"]:
             watermarks.append({"b_id": row["id"], "b_mark": watermark})
-    result.runs_created = insert_runs(conn, runs)
+    result.runs_created = insert_runs(conn, runs, now)
     if watermarks:
         # Monotonic: a slower, concurrent pass never moves a watermark back.
         conn.execute(
@@ -200,29 +201,41 @@ def _future_counts(conn: Connection, deployment_ids: list[str], now: datetime) -
     return {str(d): int(n) for d, n in rows}
 
 
-def _run_values(
-    row: Any, when: datetime, now: datetime, skipped: int | None, *, backfill: bool = False
-) -> dict[str, Any]:
-    run_id = new_id()
-    when_iso = when.astimezone(UTC).isoformat()
+class _RunSpec(NamedTuple):
+    """One run to create: its deployment row, its time, and why."""
+
+    row: Any
+    when: datetime
+    skipped: int | None
+    backfill: bool = False
+
+
+def _state_text(spec: _RunSpec, when_iso: str) -> tuple[str | None, dict[str, Any]]:
     details: dict[str, Any] = {"scheduled_time": when_iso}
     message = None
-    if skipped:
-        details["skipped_runs"] = skipped
+    if spec.skipped:
+        details["skipped_runs"] = spec.skipped
         message = (
-            f"Caught up after downtime: {skipped} earlier missed run(s) were skipped "
+            f"Caught up after downtime: {spec.skipped} earlier missed run(s) were skipped "
             "(catchup='latest')"
         )
-    if backfill:
+    if spec.backfill:
         details["backfill"] = True
         message = "Backfilled"
+    return message, details
+
+
+def _run_values(spec: _RunSpec, now: datetime) -> dict[str, Any]:
+    row, when = spec.row, spec.when
+    run_id = new_id()
+    message, details = _state_text(spec, when.astimezone(UTC).isoformat())
     return {
         "id": run_id,
         "flow_id": row["flow_id"],
         "name": generate_run_name(run_id),
         "flow_version": row["version"],
         "parameters": row["parameters"] or {},
-        "tags": list(row["tags"] or []),
+        "tags": row["tags"] or [],
         "parent_task_run_id": None,
         "deployment_id": row["id"],
         "work_queue_name": row["work_queue_name"],
@@ -239,18 +252,21 @@ def _run_values(
         "run_count": 0,
         "retries": row["retries"],
         "retry_delay_seconds": row["retry_delay_seconds"],
-        "auto_scheduled": not backfill,
+        "auto_scheduled": not spec.backfill,
         "created": now,
         "updated": now,
     }
 
 
-def insert_runs(conn: Connection, runs: list[dict[str, Any]]) -> int:
+def insert_runs(conn: Connection, runs: list[_RunSpec], now: datetime) -> int:
     """Insert scheduled runs, skipping any whose (flow, idempotency key) exists."""
     if not runs:
         return 0
+    if conn.dialect.name == "sqlite":
+        return _insert_runs_sqlite(conn, runs, now)
+    values = [_run_values(spec, now) for spec in runs]
     stmt = insert_ignore(conn, _RUN, ["flow_id", "idempotency_key"]).returning(_RUN.c.id)
-    inserted = {str(r[0]) for r in conn.execute(stmt, runs)}
+    inserted = {str(r[0]) for r in conn.execute(stmt, values)}
     if not inserted:
         return 0
     states = [
@@ -263,11 +279,106 @@ def insert_runs(conn: Connection, runs: list[dict[str, Any]]) -> int:
             "message": r["state_message"],
             "details": r["state_details"],
         }
-        for r in runs
+        for r in values
         if r["id"] in inserted
     ]
     conn.execute(_STATE.insert(), states)
     return len(inserted)
+
+
+_RUN_COLUMNS = (
+    "id", "flow_id", "name", "flow_version", "parameters", "tags", "parent_task_run_id",
+    "deployment_id", "work_queue_name", "idempotency_key", "state_id", "state_type",
+    "state_name", "state_timestamp", "state_message", "state_details", "expected_start_time",
+    "next_scheduled_start_time", "total_run_time", "run_count", "retries",
+    "retry_delay_seconds", "auto_scheduled", "created", "updated",
+)  # fmt: skip
+_SQLITE_INSERT_RUN = (
+    f"INSERT INTO flow_run ({', '.join(_RUN_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})"
+)
+_SQLITE_INSERT_STATE = (
+    "INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message, details) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # The text SQLAlchemy's SQLite dialect stores, microseconds always included, so
+    # string comparisons in SQL agree with datetime comparisons.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+
+
+def _existing_keys(conn: Connection, runs: list[_RunSpec]) -> set[tuple[str, str]]:
+    by_flow: dict[str, list[str]] = {}
+    for spec in runs:
+        by_flow.setdefault(spec.row["flow_id"], []).append(
+            idempotency_key(spec.row["id"], spec.when)
+        )
+    existing: set[tuple[str, str]] = set()
+    for flow_id, keys in by_flow.items():
+        for start in range(0, len(keys), 500):
+            found = conn.execute(
+                select(_RUN.c.idempotency_key).where(
+                    _RUN.c.flow_id == flow_id, _RUN.c.idempotency_key.in_(keys[start : start + 500])
+                )
+            )
+            existing.update((flow_id, str(k)) for (k,) in found)
+    return existing
+
+
+def _insert_runs_sqlite(conn: Connection, runs: list[_RunSpec], now: datetime) -> int:
+    """The scheduler's hot path on SQLite: the DBAPI cursor with pre-encoded values.
+
+    The write transaction holds SQLite's write lock (``BEGIN IMMEDIATE``), so the keys
+    read here cannot be inserted by anyone else before this transaction ends.
+    """
+    existing = _existing_keys(conn, runs)
+    now_text = _sqlite_time(now)
+    scheduled = StateType.SCHEDULED.value
+    per_deployment: dict[str, tuple[Any, ...]] = {}
+    rows: list[tuple[Any, ...]] = []
+    states: list[tuple[Any, ...]] = []
+    for spec in runs:
+        row = spec.row
+        deployment_id = row["id"]
+        shared = per_deployment.get(deployment_id)
+        if shared is None:
+            shared = per_deployment[deployment_id] = (
+                row["flow_id"], row["version"], json_dumps(row["parameters"] or {}),
+                json_dumps(row["tags"] or []), row["work_queue_name"], row["retries"],
+                row["retry_delay_seconds"],
+            )  # fmt: skip
+        flow_id, version, parameters, tags, queue, retries, delay = shared
+        when_utc = spec.when.astimezone(UTC)
+        when_iso = when_utc.isoformat()
+        key = f"scheduled {deployment_id} {when_iso}"
+        if (flow_id, key) in existing:
+            continue
+        existing.add((flow_id, key))
+        if spec.skipped or spec.backfill:
+            message, details = _state_text(spec, when_iso)
+            details_text = json_dumps(details)
+        else:
+            message, details_text = None, '{"scheduled_time": "' + when_iso + '"}'
+        when_text = when_utc.replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+        run_id, state_id = new_id(), new_id()
+        rows.append(
+            (run_id, flow_id, generate_run_name(run_id), version, parameters, tags, None,
+             deployment_id, queue, key, state_id, scheduled, "Scheduled", now_text, message,
+             details_text, when_text, when_text, 0.0, 0, retries, delay,
+             0 if spec.backfill else 1, now_text, now_text)
+        )  # fmt: skip
+        states.append((state_id, run_id, scheduled, "Scheduled", now_text, message, details_text))
+    if not rows:
+        return 0
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(_SQLITE_INSERT_RUN, rows)
+        cursor.executemany(_SQLITE_INSERT_STATE, states)
+    finally:
+        cursor.close()
+    return len(rows)
 
 
 def backfill_runs(
@@ -301,8 +412,8 @@ def backfill_runs(
             "scheduled times; backfill a shorter window at a time"
         )
     ensure_work_queue(conn, row["work_queue_name"])
-    runs = [_run_values(row, when, now, None, backfill=True) for when in dates]
-    return insert_runs(conn, runs), len(dates)
+    runs = [_RunSpec(row, when, None, backfill=True) for when in dates]
+    return insert_runs(conn, runs, now), len(dates)
 
 
 def scheduled_times(conn: Connection, deployment_id: str, *, limit: int = 10) -> list[datetime]:
