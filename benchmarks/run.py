@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from benchmarks import _server, gen_data
+from benchmarks import _server, bench_scheduler, gen_data
 from benchmarks._harness import (
     RESULTS_DIR,
     BenchError,
@@ -434,6 +434,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "http_sequential": http_sequential,
     "http_queryable": http_queryable,
     "api_list": api_list,
+    "scheduler": bench_scheduler.scenario,
 }
 
 
