@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import inspect
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -691,3 +692,27 @@ def test_subflow_called_with_futures_and_states_gets_their_values() -> None:
     assert state.is_failed()
     assert "'child'" in state.message and "broken" in state.message
     assert len(flow_runs("child")) == 1  # no subflow run was created for the bad call
+
+
+def test_flow_hooks_run_in_the_flow_run_context() -> None:
+    def notify(fl: Flow[..., Any], run: Any, state: State[Any]) -> None:
+        get_run_logger().info("hook saw %s", state.name)
+
+    def explode(*_: Any) -> None:
+        raise RuntimeError("notification service down")
+
+    @flow(on_completion=[notify, explode])
+    def hooked() -> None: ...
+
+    hooked()
+    run = only_run("hooked")
+
+    def messages() -> list[str]:
+        return [r.message for r in get_client().read_logs(LogFilter(flow_run_id_any=[run.id]))]
+
+    # Hooks run after the final state is recorded: their lines arrive shortly after.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any("service down" in m for m in messages()):
+        time.sleep(0.02)
+    assert "hook saw Completed" in messages()
+    assert any("explode" in m and "notification service down" in m for m in messages())

@@ -305,7 +305,13 @@ def _finalise(ctx: FlowRunContext, final: State[Any], beat: Any, runner: TaskRun
         StateType.CRASHED: flow.on_crashed,
     }.get(final.type)
     if hooks:
-        run_hooks(hooks, flow, _RunView(ctx), final, f"on_{final.type.value.lower()}")
+        # In the run's context, so a hook can use get_run_logger() and a failing hook's
+        # error is stored with this run's logs.
+        token = flow_run_ctx.set(ctx)
+        try:
+            run_hooks(hooks, flow, _RunView(ctx), final, f"on_{final.type.value.lower()}")
+        finally:
+            flow_run_ctx.reset(token)
 
 
 def _run_extra(flow_run: FlowRun) -> dict[str, Any]:
