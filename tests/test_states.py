@@ -374,3 +374,31 @@ def test_timed_out_is_a_failed_state_in_the_store() -> None:
     (task_run,) = get_client().read_task_runs(TaskRunFilter())
     assert (task_run.state_type, task_run.state_name) == (StateType.FAILED, "TimedOut")
     assert only_run("f").state_type is StateType.FAILED
+
+
+def test_unpersisted_result_read_back_from_the_store_raises_missing_result() -> None:
+    @task
+    def answer() -> int:
+        return 42
+
+    @task
+    def nothing() -> None:
+        return None
+
+    @flow
+    def f() -> int:
+        nothing()
+        return answer()
+
+    assert f() == 42
+    runs = {r.name.split("-")[0]: r for r in get_client().read_task_runs(TaskRunFilter())}
+    # 42 was never persisted: the store cannot give it back, and must not say None.
+    stored = runs["answer"].state
+    assert stored is not None and stored.is_completed()
+    with pytest.raises(MissingResult, match="not persisted"):
+        stored.result()
+    # None (like True/False) is recorded as a literal, so it round-trips.
+    assert runs["nothing"].state is not None and runs["nothing"].state.result() is None
+    flow_state = only_run("f").state
+    with pytest.raises(MissingResult):
+        flow_state.result()
