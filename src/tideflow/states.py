@@ -267,9 +267,8 @@ class State(Generic[R]):
             details["error"] = ErrorInfo.from_exception(data).to_dict()
         elif _is_reference(data):
             details["result"] = data.to_dict()
-        elif data is None or isinstance(data, bool):
-            if self.type is StateType.COMPLETED:
-                details["literal"] = data
+        elif (data is None or isinstance(data, bool)) and self.type is StateType.COMPLETED:
+            details["literal"] = data
         if isinstance(details.get("error"), ErrorInfo):
             details["error"] = details["error"].to_dict()
         for key in ("scheduled_time", "cache_expiration"):

@@ -101,8 +101,7 @@ class ConcurrentTaskRunner(TaskRunner):
         if max_workers is not None:
             if not isinstance(max_workers, int) or isinstance(max_workers, bool):
                 raise TypeError(
-                    f"max_workers must be an int, got {type(max_workers).__name__} "
-                    f"{max_workers!r}"
+                    f"max_workers must be an int, got {type(max_workers).__name__} {max_workers!r}"
                 )
             if max_workers < 1:
                 raise ValueError(f"max_workers must be >= 1, got {max_workers}")
@@ -190,4 +189,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tideflow.task_runners' has no attribute {name!r}")
 
 
-__all__ = ["ConcurrentTaskRunner", "DaskTaskRunner", "SequentialTaskRunner", "TaskRunner"]
+# DaskTaskRunner is provided lazily by __getattr__ above.
+__all__ = ["ConcurrentTaskRunner", "DaskTaskRunner", "SequentialTaskRunner", "TaskRunner"]  # noqa: F822

@@ -124,7 +124,8 @@ class Task(Generic[P, R]):
             raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
         if cache_expiration is not None and not isinstance(cache_expiration, timedelta):
             raise TypeError(
-                f"cache_expiration must be a datetime.timedelta, got {type(cache_expiration).__name__}"
+                "cache_expiration must be a datetime.timedelta, got "
+                f"{type(cache_expiration).__name__}"
             )
         if isinstance(retry_delay_seconds, list) and any(d < 0 for d in retry_delay_seconds):
             raise ValueError("retry_delay_seconds may not contain negative delays")
