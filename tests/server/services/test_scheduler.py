@@ -261,3 +261,13 @@ def test_deployments_without_a_schedule_are_skipped(db: Database) -> None:
     result = SchedulerService(db).run_pass(T0)
     assert result.deployments == 1 and result.runs_created == 7
     assert _runs(db, plain) == [] and _runs(db, timed) == [] and len(_runs(db, cron)) == 7
+
+
+def test_an_unanchored_rrule_keeps_its_first_date_when_the_first_pass_is_late(
+    db: Database,
+) -> None:
+    # Anchored at T0 rounded up to the second (00:00:30); the scheduler's first pass
+    # comes two seconds later, after that first date.
+    dep = _deploy(db, schedule={"rrule": "FREQ=DAILY;COUNT=3"})
+    SchedulerService(db).run_pass(T0 + timedelta(seconds=2))
+    assert _times(db, dep) == [T0 + timedelta(days=d) for d in range(3)]

@@ -9,7 +9,7 @@ schedulers at once, a restart in the middle of a pass, or a backfill of a window
 was already scheduled never create a second run for the same time.
 
 ``deployment.last_scheduled_time`` is a watermark: the schedule is materialised up to
-it. Dates between the watermark and now were missed (the scheduler was down); the
+it (before the first pass: up to when the schedule was set, ``deployment.updated``). Dates between the watermark and now were missed (the scheduler was down); the
 deployment's ``catchup`` policy decides what happens to them: ``latest`` (default)
 creates only the newest missed run and records how many were skipped in its state
 message and details (``skipped_runs``), ``all`` creates every one (at most
@@ -144,6 +144,11 @@ def _plan(
 ) -> tuple[list[datetime], datetime, _Missed] | None:
     """Which dates to create for one deployment, its new watermark, and missed runs."""
     mark: datetime | None = row["last_scheduled_time"]
+    if mark is None and row["updated"] is not None and row["updated"] < now:
+        # Never scheduled since the schedule was set: it counts from that moment, so a
+        # first date between then and this pass (an anchored rrule's DTSTART, say) is
+        # not lost; the catch-up policy applies to it like to any missed run.
+        mark = row["updated"] - _TICK
     end = now + horizon
     missed = _Missed()
     schedule = None
