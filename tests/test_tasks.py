@@ -868,3 +868,27 @@ def test_cache_expiration_must_be_timedelta_even_via_with_options() -> None:
     with pytest.raises(TypeError, match="cache_expiration"):
         t.with_options(cache_expiration=60)
     assert t.with_options(cache_expiration=timedelta(1)).cache_expiration == timedelta(1)
+
+
+def test_prefect2_await_submit_syntax_in_async_flows() -> None:
+    """Prefect 2 code writes ``future = await task.submit(...)`` in async flows."""
+    both_running = threading.Barrier(2, timeout=10)
+
+    @task
+    async def meet(x: int) -> int:
+        await asyncio.get_running_loop().run_in_executor(None, both_running.wait)
+        return x
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow
+    async def ported() -> int:
+        first = await meet.submit(1)  # returns the future at once, without waiting...
+        second = await meet.submit(2)  # ...so both runs are in flight together
+        third = await double.submit(5)
+        assert isinstance(first, TideflowFuture)
+        return first.result() + second.result() + third.result()
+
+    assert asyncio.run(ported()) == 13

@@ -4,8 +4,8 @@ inputs are passed (``unmapped``, ``allow_failure``, ``quote``)."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tideflow.states import Pending, State
 
@@ -87,6 +87,12 @@ class TideflowFuture(Generic[R]):
     def add_done_callback(self, fn: Callable[[TideflowFuture[R]], None]) -> None:
         """Call ``fn(self)`` once the task run is final."""
         self._future.add_done_callback(lambda _f: fn(self))
+
+    def __await__(self) -> Generator[Any, None, TideflowFuture[R]]:
+        """``await task.submit(...)`` (Prefect 2's async-flow syntax) gives the future
+        itself, at once: awaiting submission, not completion, so runs stay concurrent."""
+        return self
+        yield  # pragma: no cover - makes this a generator
 
     def __repr__(self) -> str:
         status = "done" if self._future.done() else "pending"
