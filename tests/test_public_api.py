@@ -62,6 +62,9 @@ SEED_PATHS = {
     "tideflow.tasks": ["task", "Task", "task_input_hash", "exponential_backoff"],
     "tideflow.flows": ["flow", "Flow"],
     "tideflow.testing": ["tideflow_test_harness", "prefect_test_harness"],
+    "tideflow.deployments": ["Deployment", "run_deployment"],
+    "tideflow.infrastructure": ["Process"],
+    "tideflow.infrastructure.process": ["Process"],
 }
 
 

@@ -172,3 +172,6 @@ class ProcessHandle:
         code = self.wait()
         assert code is not None
         return code
+
+
+__all__ = ["OutputSink", "Process", "ProcessHandle"]
