@@ -727,6 +727,20 @@ def test_task_outside_a_flow_runs_and_is_recorded() -> None:
     fut = standalone.submit(7)
     assert fut.result() == 21
     assert get_client().count_flow_runs() == 0
+    # A submitted standalone run is written behind; it shows up shortly.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        recorded = get_client().read_task_run(fut.task_run_id) if _exists(fut.task_run_id) else None
+        if recorded is not None and recorded.state_name == "Completed":
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the submitted standalone task run was not recorded")
+    assert recorded.flow_run_id is None
+
+
+def _exists(task_run_id: str) -> bool:
+    return any(r.id == task_run_id for r in get_client().read_task_runs(TaskRunFilter()))
 
 
 def test_async_task_outside_a_flow() -> None:
