@@ -435,6 +435,11 @@ def test_subflow_is_linked_to_its_parent() -> None:
         assert link.task_key == "subflow:child"
         assert child_run.state_name == "Completed"
     assert {c.parameters["x"] for c in children} == {1, 10}
+    for link in parent_task_runs.values():
+        states = get_client().read_task_run_states(link.id)
+        assert [s.name for s in states] == ["Pending", "Running", "Completed"]
+        assert link.start_time is not None and link.end_time is not None
+        assert link.start_time <= link.end_time
     assert get_client().read_flow_runs(FlowRunFilter(parent_task_run_id_any=list(parent_task_runs)))
 
 

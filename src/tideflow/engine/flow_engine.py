@@ -196,6 +196,12 @@ def flow_lifecycle(
             return rejected
 
     propose(Running())
+    if parent_info is not None:
+        # The parent's task run for this subflow runs while the subflow does.
+        running = Running()
+        parent_info.start_time = running.timestamp
+        parent_info.run_count = 1
+        recorder.record_task_state(parent_info, running)
     runner = _new_runner(flow)
     runner.start()
     log_prints = (
