@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tideflow import flow, get_run_context, get_run_logger, task
+from tideflow.cli._output import console
 from tideflow.cli.main import app
 from tideflow.client import OrchestrationClient
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
@@ -140,6 +141,22 @@ def test_ls_human_table(runs: dict[str, str]) -> None:
         assert name in out
     assert runs["good"][:8] in out
     assert "Showing 3 of 3 flow run(s)" in out
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_human_tables_fit_the_terminal(
+    runs: dict[str, str], width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "_width", width)
+    out = invoke("flow-run", "ls").stdout
+    assert max(len(line) for line in out.splitlines()) <= width
+    rows = [line for line in out.splitlines() if line[:8] in {r[:8] for r in runs.values()}]
+    assert len(rows) == 3  # one line per run: nothing wrapped ...
+    # ... and no column dropped
+    assert all("cli-" in row and ("Completed" in row or "Failed" in row) for row in rows)
+    detail = invoke("flow-run", "inspect", runs["good"]).stdout
+    assert max(len(line) for line in detail.splitlines()) <= width
+    assert "AwaitingRetry" in detail
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ from typing import Any, NoReturn
 
 import typer
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from tideflow.states import StateType
@@ -60,6 +62,20 @@ def state_text(state_type: StateType | str | None, state_name: str | None) -> Te
     return Text(state_name or kind.value.title(), style=STATE_STYLES.get(kind, ""))
 
 
+def make_table(title: str | None = None) -> Table:
+    """A compact table (no side borders, collapsed padding) that fits 80 columns."""
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
+    )
+
+
 def format_duration(seconds: float | None) -> str:
     """``0.42s``, ``12.3s``, ``4m 05s``, ``2h 03m`` (``-`` when unknown)."""
     if seconds is None or seconds < 0:
@@ -85,13 +101,13 @@ def run_duration(start: datetime | None, end: datetime | None) -> float | None:
     return ((end or datetime.now(UTC)) - start).total_seconds()
 
 
-def format_time(value: datetime | None) -> str:
-    """A timestamp in the local time zone, to the second (``-`` when unset)."""
+def format_time(value: datetime | None, *, seconds: bool = True) -> str:
+    """A timestamp in the local time zone, to the second or minute (``-`` when unset)."""
     if value is None:
         return "-"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def format_time_ms(value: datetime) -> str:
@@ -157,6 +173,7 @@ __all__ = [
     "format_time",
     "format_time_ms",
     "join_choices",
+    "make_table",
     "print_json",
     "run_duration",
     "state_text",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,7 @@ from tideflow.cli._output import (
     format_time,
     format_time_ms,
     join_choices,
+    make_table,
     print_json,
     run_duration,
     state_text,
@@ -196,10 +198,11 @@ def ls(
     if not runs:
         console.print("No flow runs found.")
         return
-    table = Table(title="Flow runs", title_justify="left", header_style="bold")
+    # Sized for 80 columns: name and flow wrap rather than vanish.
+    table = make_table("Flow runs")
     table.add_column("ID", no_wrap=True, style="cyan")
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Flow")
+    table.add_column("Name", min_width=12, overflow="fold")
+    table.add_column("Flow", min_width=10, overflow="fold")
     table.add_column("State", no_wrap=True)
     table.add_column("Started", no_wrap=True)
     table.add_column("Duration", justify="right", no_wrap=True)
@@ -209,7 +212,7 @@ def ls(
             run.name,
             run.flow_name or "-",
             state_text(run.state_type, run.state_name),
-            format_time(run.start_time),
+            format_time(run.start_time, seconds=False),
             format_duration(run_duration(run.start_time, run.end_time)),
         )
     console.print(table)
@@ -311,7 +314,8 @@ def _print_run(run: FlowRun, history: list[StateRecord]) -> None:
     error = (run.state_details or {}).get("error")
     if isinstance(error, dict) and error.get("traceback"):
         console.print(Text(str(error["traceback"]).rstrip(), style="red"), soft_wrap=True)
-    table = Table(title="State history", title_justify="left", header_style="bold")
+    console.print()
+    table = make_table("State history")
     table.add_column("Time", no_wrap=True)
     table.add_column("State", no_wrap=True)
     table.add_column("Message")
@@ -322,32 +326,39 @@ def _print_run(run: FlowRun, history: list[StateRecord]) -> None:
 
 def _print_task_runs(task_runs: list[TaskRun], states: dict[str, list[StateRecord]]) -> None:
     if not task_runs:
-        console.print("No task runs.", style="dim")
+        console.print("\nNo task runs.", style="dim")
         return
-    table = Table(title=f"Task runs ({len(task_runs)})", title_justify="left", header_style="bold")
-    table.add_column("Task run", no_wrap=True)
+    console.print()
+    table = make_table(f"Task runs ({len(task_runs)})")
+    table.add_column("Task run", overflow="fold")
     table.add_column("State", no_wrap=True)
     table.add_column("Started", no_wrap=True)
     table.add_column("Duration", justify="right", no_wrap=True)
-    table.add_column("History")
-    table.add_column("Message")
+    table.add_column("History and message", ratio=1)
     for tr in task_runs:
-        history = Text(" > ", style="dim").join(
+        detail = Text(" > ", style="dim").join(
             state_text(s.type, s.name) for s in states.get(tr.id, [])
         )
+        if tr.state_message and tr.state_type is not StateType.COMPLETED:
+            detail.append(f"\n{tr.state_message}", style="dim")
         table.add_row(
             tr.name,
             state_text(tr.state_type, tr.state_name),
-            format_time(tr.start_time),
+            format_clock(tr.start_time),
             format_duration(run_duration(tr.start_time, tr.end_time)),
-            history,
-            tr.state_message or "",
+            detail,
         )
     console.print(table)
 
 
+def format_clock(value: datetime | None) -> str:
+    """Local time of day (``-`` when unset); the run's date is in the header."""
+    return format_time(value)[-8:] if value is not None else "-"
+
+
 def _print_subflows(runs: list[FlowRun]) -> None:
-    table = Table(title="Subflow runs", title_justify="left", header_style="bold")
+    console.print()
+    table = make_table("Subflow runs")
     table.add_column("ID", no_wrap=True, style="cyan")
     table.add_column("Name", no_wrap=True)
     table.add_column("Flow")
