@@ -40,7 +40,7 @@ def extract(path: str) -> list[dict[str, str]]:
     """Read one warehouse's order export."""
     logger = get_run_logger()
     source = Path(path)
-    if source.stem == FLAKY_WAREHOUSE and get_run_context().retry_count == 0:  # type: ignore[union-attr]
+    if source.stem == FLAKY_WAREHOUSE and get_run_context().retry_count == 0:
         raise ConnectionError(f"warehouse {source.stem!r} did not answer (simulated blip)")
     with source.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

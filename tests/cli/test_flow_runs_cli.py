@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tideflow import flow, get_run_context, get_run_logger, task
 from tideflow.cli._output import console
 from tideflow.cli.main import app
 from tideflow.client import OrchestrationClient
+from tideflow.client.embedded import EmbeddedClient
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
 from tideflow.states import StateType
 
@@ -340,3 +342,46 @@ def test_real_tideflow_process_lists_runs_as_json(
     data = json.loads(proc.stdout)
     assert {r["id"] for r in data} == set(runs.values())
     assert all(r.keys() >= RUN_FIELDS for r in data)
+
+
+# --- through a server ----------------------------------------------------------------
+
+
+@pytest.fixture
+def via_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A tideflow server on its own SQLite database; settings point at its API."""
+    from serverkit import LiveServer
+    from tideflow.client import reset_clients
+    from tideflow.server.app import create_app
+    from tideflow.settings import reload_settings
+
+    database = f"sqlite:///{tmp_path / 'server.db'}"
+    server = LiveServer(create_app(database, services=[])).start()
+    monkeypatch.setenv("TIDEFLOW_API_URL", server.url + "/api")
+    reload_settings()
+    reset_clients()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_commands_work_through_the_http_api(via_server: str, tideflow_home: Path) -> None:
+    assert good(2) == 21
+    bad(return_state=True)
+    local = EmbeddedClient(f"sqlite:///{tideflow_home / 'tideflow.db'}")
+    assert local.read_flow_runs() == []  # recorded by the server, read through its API
+    data = {r["flow_name"]: r for r in ls_json()}
+    assert set(data) == {"cli-good", "cli-child", "cli-bad"}
+    assert [r["flow_name"] for r in ls_json("--state", "failed")] == ["cli-bad"]
+    good_id = data["cli-good"]["id"]
+    detail = json.loads(invoke("flow-run", "inspect", good_id[:8], "--json").stdout)
+    (flaky_run,) = [tr for tr in detail["task_runs"] if tr["name"].startswith("flaky-")]
+    assert [s["name"] for s in flaky_run["state_history"]][-2:] == ["Retrying", "Completed"]
+    assert [r["id"] for r in detail["subflow_runs"]] == [data["cli-child"]["id"]]
+    assert "starting with 2" in invoke("flow-run", "logs", good_id).stdout
+    refused = invoke("flow-run", "cancel", good_id)
+    assert refused.exit_code == 1 and "already completed" in flat(refused.stderr)
+    assert invoke("flow-run", "delete", data["cli-bad"]["id"]).exit_code == 0
+    missing = invoke("flow-run", "inspect", data["cli-bad"]["id"])
+    assert missing.exit_code == 1 and "not found" in missing.stderr
