@@ -231,7 +231,8 @@ def render_table(title: str, rows: Sequence[Row], caption: str = "") -> None:
     styles = {"PASS": "bold green", "MISS": "bold red", "SKIP": "yellow"}
     for row in rows:
         status = row.status
-        value = row.skipped if row.skipped else fmt(row.value, row.unit)
+        value = "skipped" if row.skipped else fmt(row.value, row.unit)
+        note = f"{row.skipped}; {row.note}" if row.skipped and row.note else row.skipped or row.note
         baseline = (
             f"{fmt(row.baseline, row.unit)} {row.baseline_label}".strip()
             if row.baseline is not None
@@ -244,7 +245,7 @@ def render_table(title: str, rows: Sequence[Row], caption: str = "") -> None:
             fmt_ratio(row.ratio),
             f"≤ {fmt(row.target, row.unit)}" if row.target is not None else "-",
             f"[{styles.get(status, '')}]{status}[/]" if status else "",
-            row.note,
+            note,
         )
     Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
 
