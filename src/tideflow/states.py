@@ -12,6 +12,7 @@ or raises.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -42,6 +43,7 @@ TERMINAL_STATES: frozenset[StateType] = frozenset(
 )
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
+_ENGINE_DIR = str(Path(__file__).parent / "engine")
 # Values that are never results references or exceptions (fast path of to_record).
 _PLAIN = frozenset({int, float, str, bool, bytes, list, tuple, dict, set, type(None)})
 
@@ -63,13 +65,21 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        """Capture ``exc`` with its formatted traceback."""
+        """Capture ``exc`` with its formatted traceback, minus tideflow's own frames.
+
+        Call it where the run fails: once the exception is re-raised in the caller (as
+        ``state.result()`` does), its traceback grows the caller's frames too.
+        """
         cls_ = type(exc)
         qualname = cls_.__qualname__
         module = cls_.__module__
         name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
-        tb = "".join(traceback.format_exception(cls_, exc, exc.__traceback__))
-        return cls(name, str(exc), tb)
+        tb = exc.__traceback__
+        # Skip the engine's frames above the user's code (the lifecycle driver).
+        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_ENGINE_DIR):
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(cls_, exc, tb or exc.__traceback__))
+        return cls(name, str(exc), text)
 
     def to_dict(self) -> dict[str, str]:
         """JSON-safe form stored in the database."""
@@ -185,13 +195,13 @@ class State(Generic[R]):
     @property
     def error(self) -> ErrorInfo | None:
         """The recorded error of a failed run, if any."""
-        if isinstance(self.data, BaseException):
-            return ErrorInfo.from_exception(self.data)
         raw = (self.details or {}).get("error")
         if isinstance(raw, ErrorInfo):
             return raw
         if isinstance(raw, Mapping):
             return ErrorInfo(raw.get("type", ""), raw.get("message", ""), raw.get("traceback", ""))
+        if isinstance(self.data, BaseException):
+            return ErrorInfo.from_exception(self.data)
         return None
 
     def result(self, raise_on_failure: bool = True, fetch: bool = True) -> R:
@@ -263,7 +273,7 @@ class State(Generic[R]):
                 else None,
             }
         details = dict(self.details) if self.details else {}
-        if isinstance(data, BaseException):
+        if isinstance(data, BaseException) and "error" not in details:
             details["error"] = ErrorInfo.from_exception(data).to_dict()
         elif _is_reference(data):
             details["result"] = data.to_dict()
@@ -309,8 +319,12 @@ class State(Generic[R]):
         )
 
     def __repr__(self) -> str:
-        message = f", message={self.message!r}" if self.message else ""
-        return f"{self.name}(type={self.type.value}{message})"
+        parts = []
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        if self.name != _DEFAULT_NAMES[self.type]:
+            parts.append(f"type={self.type.value}")
+        return f"{self.name}({', '.join(parts)})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, State) and other.id == self.id

@@ -189,7 +189,7 @@ def flow_lifecycle(
             parameters = flow.validate_parameters(parameters)
         except ParameterTypeError as exc:
             rejected = Failed(data=exc, message=str(exc))
-            _log.error("Flow run %r: %s", flow_run.name, exc, extra=_run_extra(flow_run))
+            _log.error("%s", exc, extra=_run_extra(flow_run))
             recorder.flush()  # the run's log is complete once its final state is visible
             propose(rejected)
             _finish_parent(recorder, parent_info, rejected)
@@ -226,9 +226,7 @@ def flow_lifecycle(
     beat = heartbeat_for(settings.heartbeat_seconds)
     beat.add(flow_run.id, client)
     call_args, call_kwargs = call_arguments(flow.signature, parameters)
-    _log.info(
-        "Beginning flow run %r for flow %r", flow_run.name, flow.name, extra=_run_extra(flow_run)
-    )
+    _log.info("Beginning flow run for flow %r", flow.name, extra=_run_extra(flow_run))
 
     attempt = 0
     final: State[Any]
@@ -271,8 +269,8 @@ def flow_lifecycle(
                     )
                 )
                 _log.info(
-                    "Flow run %r failed (%s); retry %d/%d in %.1fs",
-                    flow_run.name, final.message, attempt, flow.retries, delay,
+                    "Failed (%s); retry %d/%d in %.1fs",
+                    final.message, attempt, flow.retries, delay,
                     extra=_run_extra(flow_run),
                 )  # fmt: skip
                 if delay > 0:
@@ -294,15 +292,13 @@ def _finalise(ctx: FlowRunContext, final: State[Any], beat: Any, runner: TaskRun
     extra = {"flow_run_id": ctx.flow_run_id, "flow_run_name": ctx.flow_run_name}
     level = logging.INFO if final.type is StateType.COMPLETED else logging.ERROR
     # Logged before the flush so a finished run's log is complete when the call returns.
-    _log.log(level, "Flow run %r finished in state %r", ctx.flow_run_name, final, extra=extra)
+    _log.log(level, "Finished in state %r", final, extra=extra)
     ctx.recorder.flush()
     record = final.to_record()
     result = ctx.client.set_flow_run_state(ctx.flow_run_id, StateCreate.model_validate(record))
     beat.remove(ctx.flow_run_id)
     if result.status is not SetStateStatus.ACCEPT:
-        _log.warning(
-            "Final state of flow run %r refused: %s", ctx.flow_run_name, result.reason, extra=extra
-        )
+        _log.warning("Final state refused: %s", result.reason, extra=extra)
     flow = ctx.flow
     hooks = {
         StateType.COMPLETED: flow.on_completion,

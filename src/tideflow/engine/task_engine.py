@@ -46,6 +46,7 @@ from tideflow.exceptions import (
     TideflowSignal,
 )
 from tideflow.states import (
+    ErrorInfo,
     AwaitingRetry,
     Cached,
     Cancelled,
@@ -434,11 +435,14 @@ def task_lifecycle(
 
 
 def _failure_state(exc: BaseException, info: TaskRunInfo) -> State[Any]:
+    # The traceback is captured now: re-raised in the flow later, it would grow frames.
+    details = {"error": ErrorInfo.from_exception(exc).to_dict()}
     if isinstance(exc, TaskTimeoutError):
-        return TimedOut(data=exc, message=str(exc))
+        return TimedOut(data=exc, message=str(exc), details=details)
     return Failed(
         data=exc,
         message=f"Task run {info.name!r} raised {type(exc).__name__}: {exc}",
+        details=details,
     )
 
 

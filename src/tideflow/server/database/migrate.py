@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
@@ -54,13 +54,46 @@ def alembic_config(db: Database) -> Config:
 
 
 def upgrade_if_needed(db: Database) -> None:
-    """Upgrade ``db`` to ``HEAD_REVISION`` unless it is there already."""
+    """Upgrade ``db`` to ``HEAD_REVISION`` unless it is there already.
+
+    An empty database gets the newest schema in one step (``create_all`` plus the
+    revision stamp, as ``alembic stamp`` would write it) instead of replaying every
+    migration: a first ``python my_flow.py`` on a new machine should not pay for
+    importing Alembic. ``tests/server/test_migrations.py`` proves the models and the
+    migrations describe the same schema, so both paths end identical.
+    """
     if current_revision(db) == HEAD_REVISION:
         return
     with _migration_lock(db):
-        if current_revision(db) == HEAD_REVISION:
+        revision = current_revision(db)
+        if revision == HEAD_REVISION:
             return
-        upgrade(db, "head")
+        if revision is None and _is_empty(db):
+            create_fresh(db)
+        else:
+            upgrade(db, "head")
+
+
+def _is_empty(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return not inspect(conn).get_table_names()
+
+
+def create_fresh(db: Database) -> None:
+    """Create the newest schema on an empty database and stamp ``HEAD_REVISION``."""
+    from tideflow.server.database.tables import Base
+
+    with db.engine.connect() as conn, conn.begin():
+        Base.metadata.create_all(conn)
+        conn.execute(
+            text(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION}
+        )
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
