@@ -12,10 +12,10 @@ or raises.
 from __future__ import annotations
 
 import traceback
-from pathlib import Path
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from tideflow._ids import new_id

@@ -46,12 +46,12 @@ from tideflow.exceptions import (
     TideflowSignal,
 )
 from tideflow.states import (
-    ErrorInfo,
     AwaitingRetry,
     Cached,
     Cancelled,
     Completed,
     Crashed,
+    ErrorInfo,
     Failed,
     Pending,
     Retrying,
