@@ -40,9 +40,10 @@ AGENT_NOW = datetime(2030, 1, 1, 0, 5, 1, tzinfo=UTC)
 
 def _fires_and_completes(tmp_path: Path, client: object) -> None:
     out = tmp_path / "out.txt"
+    # Created now, first scheduled in 2030: "none" skips the years in between.
     deployment = deploy(
         tmp_path / "code", NIGHTLY, "nightly", schedule=CronSchedule("*/5 * * * *"),
-        parameters={"out": str(out)},
+        parameters={"out": str(out)}, catchup="none",
     )  # fmt: skip
     database = get_database(get_settings().database_url)
     created = SchedulerService(database).run_pass(SCHEDULER_NOW)
@@ -88,13 +89,20 @@ def test_a_missed_schedule_catches_up_with_the_latest_run_only(tmp_path: Path) -
         parameters={"out": str(out)},
     )  # fmt: skip
     database = get_database(get_settings().database_url)
-    SchedulerService(database, max_runs=3).run_pass(SCHEDULER_NOW)
+    # The first pass, years after the deployment was made, catches up with the latest
+    # hour (2030-01-01 00:00), skipping at least MAX_COUNTED_MISSES - 1 others.
+    first = SchedulerService(database, max_runs=3).run_pass(SCHEDULER_NOW)
+    assert first.runs_created == 4 and first.runs_skipped >= 9_999
     # The scheduler was down for a day.
     SchedulerService(database, max_runs=3).run_pass(SCHEDULER_NOW + timedelta(days=1))
     runs = get_client().read_flow_runs(
         FlowRunFilter(deployment_id_any=[deployment.id or ""]), limit=50
     )
     caught_up = [r for r in runs if r.state_details and r.state_details.get("skipped_runs")]
-    assert len(caught_up) == 1
-    assert caught_up[0].state_details is not None
-    assert caught_up[0].state_details["skipped_runs"] == 20
+    assert [r.expected_start_time for r in caught_up] == [
+        datetime(2030, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 2, tzinfo=UTC),
+    ]
+    assert "at least 9999" in (caught_up[0].state_message or "")
+    assert caught_up[1].state_details is not None
+    assert caught_up[1].state_details["skipped_runs"] == 20

@@ -271,3 +271,17 @@ def test_an_unanchored_rrule_keeps_its_first_date_when_the_first_pass_is_late(
     dep = _deploy(db, schedule={"rrule": "FREQ=DAILY;COUNT=3"})
     SchedulerService(db).run_pass(T0 + timedelta(seconds=2))
     assert _times(db, dep) == [T0 + timedelta(days=d) for d in range(3)]
+
+
+def test_a_long_outage_is_counted_up_to_a_cap_and_catches_up_with_the_latest(
+    db: Database,
+) -> None:
+    dep = _deploy(db, schedule={"interval": 60}, catchup="latest")
+    service = SchedulerService(db, max_runs=2)
+    service.run_pass(T0)
+    back = T0 + timedelta(days=30, seconds=10)  # 43,000 minutes later
+    result = service.run_pass(back)
+    assert result.runs_skipped == scheduling.MAX_COUNTED_MISSES - 1
+    caught_up = [r for r in _runs(db, dep) if r["state_message"]]
+    assert [r["expected_start_time"] for r in caught_up] == [back - timedelta(seconds=40)]
+    assert "at least 9999 earlier missed run(s)" in caught_up[0]["state_message"]

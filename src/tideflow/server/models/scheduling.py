@@ -9,11 +9,12 @@ schedulers at once, a restart in the middle of a pass, or a backfill of a window
 was already scheduled never create a second run for the same time.
 
 ``deployment.last_scheduled_time`` is a watermark: the schedule is materialised up to
-it (before the first pass: up to when the schedule was set, ``deployment.updated``). Dates between the watermark and now were missed (the scheduler was down); the
+it (before the first pass: up to when the schedule was set, ``deployment.updated``).
+Dates between the watermark and now were missed (the scheduler was down); the
 deployment's ``catchup`` policy decides what happens to them: ``latest`` (default)
-creates only the newest missed run and records how many were skipped in its state
-message and details (``skipped_runs``), ``all`` creates every one (at most
-``MAX_CATCHUP``), ``none`` skips them all.
+creates only the newest missed run and records how many were skipped (counted up to
+``MAX_COUNTED_MISSES``) in its state message and details (``skipped_runs``), ``all``
+creates the first ``MAX_CATCHUP`` of them, ``none`` skips them all.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ MAX_RUNS = 100
 HORIZON = timedelta(days=7)
 MAX_CATCHUP = 1_000
 #: how many missed dates are counted at most for the "skipped" message
-MAX_COUNTED_MISSES = 100_000
+MAX_COUNTED_MISSES = MAX_DATES
 _TICK = timedelta(microseconds=1)
 
 
@@ -170,26 +171,42 @@ def _plan(
 
 
 def _missed(schedule: Any, start: datetime, end: datetime, catchup: str) -> _Missed:
+    """The missed dates in ``[start, end]`` under the ``catchup`` policy.
+
+    At most ``MAX_COUNTED_MISSES`` dates are counted (``skipped`` then says "at least");
+    the latest one is found by looking back from ``end`` in widening windows, so a long
+    outage costs a few ``get_dates`` calls, not one per missed date.
+    """
     if catchup == "all":
         dates = schedule.get_dates(MAX_CATCHUP, start=start, end=end)
         return _Missed(created=tuple(dates))
-    latest: datetime | None = None
-    count = 0
-    cursor = start
-    while count < MAX_COUNTED_MISSES:
-        chunk = schedule.get_dates(MAX_DATES, start=cursor, end=end)
-        if not chunk:
-            break
-        count += len(chunk)
-        latest = chunk[-1]
-        if len(chunk) < MAX_DATES:
-            break
-        cursor = latest + _TICK
-    if latest is None:
+    counted = schedule.get_dates(MAX_COUNTED_MISSES, start=start, end=end)
+    if not counted:
         return _Missed()
+    count = len(counted)
+    latest = counted[-1]
+    if count >= MAX_COUNTED_MISSES:
+        latest = _latest_before(schedule, start, end) or latest
     if catchup == "none":
         return _Missed(skipped=count)
     return _Missed(latest=latest, skipped=count - 1)
+
+
+def _latest_before(schedule: Any, start: datetime, end: datetime) -> datetime | None:
+    for lookback in _LOOKBACKS:
+        begin = max(start, end - lookback)
+        dates = schedule.get_dates(MAX_DATES, start=begin, end=end)
+        if dates and len(dates) < MAX_DATES:
+            latest: datetime = dates[-1]
+            return latest
+        if begin == start:
+            break
+    return None
+
+
+_LOOKBACKS = tuple(
+    timedelta(seconds=s) for s in (60, 3600, 86_400, 7 * 86_400, 31 * 86_400, 366 * 86_400)
+)
 
 
 def _future_counts(conn: Connection, deployment_ids: list[str], now: datetime) -> dict[str, int]:
@@ -221,13 +238,17 @@ def _state_text(spec: _RunSpec, when_iso: str) -> tuple[str | None, dict[str, An
     if spec.skipped:
         details["skipped_runs"] = spec.skipped
         message = (
-            f"Caught up after downtime: {spec.skipped} earlier missed run(s) were skipped "
-            "(catchup='latest')"
+            f"Caught up after downtime: {_at_least(spec.skipped)} earlier missed run(s) were "
+            "skipped (catchup='latest')"
         )
     if spec.backfill:
         details["backfill"] = True
         message = "Backfilled"
     return message, details
+
+
+def _at_least(skipped: int) -> str:
+    return f"at least {skipped}" if skipped >= MAX_COUNTED_MISSES - 1 else str(skipped)
 
 
 def _run_values(spec: _RunSpec, now: datetime) -> dict[str, Any]:
