@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: the example pipeline on the embedded store, then the server (Ctrl-C).
+# `make run ARGS='--port 4201'` or ARGS=--no-server.
 run: $(STAMP)
-	$(BIN)/python -m tideflow.main
+	$(BIN)/python -m tideflow.main $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

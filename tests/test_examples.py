@@ -7,7 +7,9 @@ import csv
 import importlib.util
 import os
 import runpy
+import socket
 import subprocess
+import time
 import sys
 from collections import Counter
 from pathlib import Path
@@ -104,7 +106,7 @@ def test_make_run_main(tmp_path: Path) -> None:
     env["TIDEFLOW_HOME"] = str(tmp_path / "home")
     for attempt in (1, 2):
         proc = subprocess.run(
-            [sys.executable, "-m", "tideflow.main"],
+            [sys.executable, "-m", "tideflow.main", "--no-server"],
             capture_output=True,
             text=True,
             env=env,
@@ -119,6 +121,42 @@ def test_make_run_main(tmp_path: Path) -> None:
         assert ("3 Cached" in out) is (attempt == 2)
     assert (tmp_path / "home" / "tideflow.db").exists()
     assert (tmp_path / "home" / "examples" / "etl" / "revenue_by_region.csv").exists()
+
+
+def test_make_run_main_then_serves_the_example_runs(tmp_path: Path) -> None:
+    """Without --no-server, the main job goes on to serve the API on the same store."""
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
+    env["TIDEFLOW_HOME"] = str(tmp_path / "home")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tideflow.main", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        runs = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                resp = httpx.post(f"http://127.0.0.1:{port}/api/flow_runs/filter", json={})
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            runs = resp.json()
+            break
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert runs is not None, "server did not come up"
+        assert [r["flow_name"] for r in runs] == ["etl-pipeline"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # --- the seed's NYC-taxi pipeline ----------------------------------------------------

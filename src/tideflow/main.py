@@ -1,14 +1,18 @@
 """``make run`` (``python -m tideflow.main``): run the bundled ETL example on the
-embedded store, then show how to read its history.
+embedded store, show how to read its history, then serve the API (with its scheduler
+services) on the same database until Ctrl-C.
 
 Runs are recorded in ``$TIDEFLOW_HOME`` (default ``~/.tideflow``). Run it twice to see
-the cached transform steps on the second run.
+the cached transform steps on the second run. ``--no-server`` stops after the example;
+``--host``/``--port`` choose where the server listens (default 127.0.0.1:4200).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import runpy
+import socket
 import shutil
 import sys
 from pathlib import Path
@@ -88,14 +92,52 @@ def print_summary(flow_run_id: str) -> bool:
     return run.state_type is not None and run.state_type.value == "COMPLETED"
 
 
-def main() -> int:
-    """Run the example and print where to look; the exit status says if it completed."""
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(host: str, port: int) -> int:
+    """Serve the API on the embedded database until interrupted."""
+    from tideflow.cli.server import start
+
+    if not _port_free(host, port):
+        err_console.print(
+            f"Error: {host}:{port} is already in use (another tideflow server?). "
+            "Choose another with `make run ARGS='--port 4201'`, or skip the server with "
+            "`--no-server`.",
+            style="red",
+        )
+        return 2
+    console.print(
+        f"\nServing the API on http://{host}:{port} (docs at /docs); Ctrl-C to stop.",
+        style="bold",
+    )
+    start(host=host, port=port, insecure=False, log_level="warning", access_log=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the example, print where to look, then serve; non-zero if the example failed."""
+    parser = argparse.ArgumentParser(prog="python -m tideflow.main", description=__doc__)
+    parser.add_argument("--no-server", action="store_true", help="stop after the example")
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default loopback)")
+    parser.add_argument("--port", type=int, default=4200, help="server port (default 4200)")
+    args = parser.parse_args(argv)
     try:
         flow_run_id = run_example()
     except FileNotFoundError as exc:
         err_console.print(f"Error: {exc}", style="red")
         return 1
-    return 0 if print_summary(flow_run_id) else 1
+    if not print_summary(flow_run_id):
+        return 1
+    if args.no_server:
+        return 0
+    return serve(args.host, args.port)
 
 
 if __name__ == "__main__":
