@@ -9,8 +9,8 @@ import os
 import runpy
 import socket
 import subprocess
-import time
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
-import socket
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any
