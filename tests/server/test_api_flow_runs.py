@@ -133,7 +133,8 @@ def test_create_rejects_bad_bodies_naming_field_value_and_expectation(api: httpx
         "/flow_runs", content=b'{"flow_name": ', headers={"content-type": "application/json"}
     )
     assert malformed.status_code == 422
-    assert "JSON" in malformed.json()["detail"]
+    assert malformed.json()["errors"][0]["field"] == "request body"
+    assert "valid JSON" in malformed.json()["detail"]
     wrong_type = api.post("/flow_runs", json=["not", "an", "object"])
     assert wrong_type.status_code == 422
     bad_state = api.post("/flow_runs", json={"flow_name": "x", "state": {"type": "DONE"}})

@@ -60,9 +60,19 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[st
     """A one-line message and a structured list (field, value, expected) for 422s."""
     items: list[dict[str, Any]] = []
     for error in errors:
-        field = _field(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "malformed")
+            position = error.get("loc", (None, "?"))[-1]
+            items.append(
+                {
+                    "field": "request body",
+                    "expected": f"valid JSON ({reason} at character {position})",
+                    "type": "json_invalid",
+                }
+            )
+            continue
         item: dict[str, Any] = {
-            "field": field,
+            "field": _field(error.get("loc", ())),
             "expected": error.get("msg", "a valid value"),
             "type": error.get("type"),
         }
