@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -155,6 +155,28 @@ def heartbeat(flow_run_id: str) -> Op[None]:
 
 
 # ------------------------------------------------------------------ task runs and logs
+_RUN_TIMES = ("state_timestamp", "start_time", "end_time", "created")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _wire_run(row: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot with its datetimes as ISO strings (a copy).
+
+    This is the remote hot path: converting the known time fields here costs about
+    half of leaving every datetime to the JSON encoder's ``default`` hook.
+    """
+    out = dict(row)
+    for name in _RUN_TIMES:
+        out[name] = _iso(out.get(name))
+    history = out.get("state_history")
+    if history:
+        out["state_history"] = [{**h, "timestamp": _iso(h.get("timestamp"))} for h in history]
+    return out
+
+
 def write_batch(task_runs: Sequence[dict[str, Any]], logs: Sequence[dict[str, Any]]) -> Op[None]:
     """Send snapshots and log lines, ``BATCH_ITEMS`` records per request.
 
@@ -164,7 +186,8 @@ def write_batch(task_runs: Sequence[dict[str, Any]], logs: Sequence[dict[str, An
     for row in logs:
         if not row.get("key"):
             row["key"] = new_key()
-    runs, lines = list(task_runs), list(logs)
+    runs = [_wire_run(row) for row in task_runs]
+    lines = [{**row, "timestamp": _iso(row.get("timestamp"))} for row in logs]
     while runs or lines:
         chunk_runs, runs = runs[:BATCH_ITEMS], runs[BATCH_ITEMS:]
         room = BATCH_ITEMS - len(chunk_runs)
