@@ -104,7 +104,7 @@ class FlowRun(Base):
             "state_type",
             "work_queue_name",
             "next_scheduled_start_time",
-        ),  # fmt: skip
+        ),
         UniqueConstraint("flow_id", "idempotency_key"),
     )
 
