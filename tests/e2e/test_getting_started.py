@@ -93,10 +93,12 @@ def test_getting_started_on_the_embedded_store(tmp_path: Path) -> None:
 
 def test_getting_started_against_a_server(
     tmp_path: Path,
+    database_url: str,
     server_process: Callable[..., ServerProcess],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = server_process(f"sqlite:///{tmp_path / 'server.db'}")
+    """Against ``tideflow server start`` on SQLite and on PostgreSQL."""
+    server = server_process(database_url)
     monkeypatch.setenv("TIDEFLOW_API_URL", server.url)
     reload_settings()
     _getting_started(tmp_path / "project")
