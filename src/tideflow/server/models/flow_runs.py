@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, union_all, update
 
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
@@ -139,14 +139,56 @@ def _json_str(value: str) -> str:
     return json.dumps(value)
 
 
-_SORTS = {
-    FlowRunSort.START_TIME_DESC: (_RUN.c.start_time.desc().nulls_last(), _RUN.c.id),
-    FlowRunSort.START_TIME_ASC: (_RUN.c.start_time.asc().nulls_last(), _RUN.c.id),
-    FlowRunSort.EXPECTED_START_TIME_ASC: (_RUN.c.expected_start_time.asc(), _RUN.c.id),
-    FlowRunSort.EXPECTED_START_TIME_DESC: (_RUN.c.expected_start_time.desc(), _RUN.c.id),
-    FlowRunSort.CREATED_DESC: (_RUN.c.created.desc(), _RUN.c.id),
-    FlowRunSort.NAME_ASC: (_RUN.c.name.asc(), _RUN.c.id),
+#: sort orders as (column, descending) pairs; ``id`` breaks ties so pages are stable
+_SORT_KEYS: dict[FlowRunSort, tuple[tuple[str, bool], ...]] = {
+    FlowRunSort.START_TIME_DESC: (("start_time", True), ("id", False)),
+    FlowRunSort.START_TIME_ASC: (("start_time", False), ("id", False)),
+    FlowRunSort.EXPECTED_START_TIME_ASC: (("expected_start_time", False), ("id", False)),
+    FlowRunSort.EXPECTED_START_TIME_DESC: (("expected_start_time", True), ("id", False)),
+    FlowRunSort.CREATED_DESC: (("created", True), ("id", False)),
+    FlowRunSort.NAME_ASC: (("name", False), ("id", False)),
 }
+
+
+def _order_by(columns: Any, sort: FlowRunSort, *, nulls: bool = True) -> list[Any]:
+    """``ORDER BY`` clauses of ``sort`` on ``columns``; runs that never started sort
+    last either way (``nulls=False`` where there are none: it lets an index be used)."""
+    clauses = []
+    for name, descending in _SORT_KEYS[sort]:
+        clause = columns[name].desc() if descending else columns[name].asc()
+        if nulls and name == "start_time":
+            clause = clause.nulls_last()
+        clauses.append(clause)
+    return clauses
+
+
+def _index_friendly_parts(
+    f: FlowRunFilter | None, sort: FlowRunSort
+) -> list[tuple[list[ColumnElement[bool]], bool]] | None:
+    """How to split a page query so every part walks an index in sort order.
+
+    ``state_type IN (a, b)`` makes SQLite and PostgreSQL sort every matching row, and
+    ``start_time DESC NULLS LAST`` is an order no index gives on PostgreSQL (nor ASC
+    NULLS LAST on SQLite). One part per state, and runs with and without a start time
+    apart, each ``ORDER BY ... LIMIT`` an index scan; None when one query is as good.
+    """
+    states = list(dict.fromkeys(f.state_type_any)) if f and f.state_type_any else []
+    by_start = sort in (FlowRunSort.START_TIME_DESC, FlowRunSort.START_TIME_ASC)
+    if len(states) < 2 and not by_start:
+        return None
+    state_parts: list[list[ColumnElement[bool]]] = (
+        [[_RUN.c.state_type == s.value] for s in states] if len(states) > 1 else [[]]
+    )
+    if not by_start:
+        return [(part, True) for part in state_parts]
+    return [
+        ([*part, started], nulls)
+        for part in state_parts
+        for started, nulls in (
+            (_RUN.c.start_time.is_not(None), False),
+            (_RUN.c.start_time.is_(None), True),
+        )
+    ]
 
 
 def read_flow_runs(
@@ -158,13 +200,32 @@ def read_flow_runs(
     offset: int = 0,
 ) -> list[FlowRun]:
     """Flow runs matching the filter, sorted and paginated."""
-    stmt = (
-        _flow_run_select()
-        .where(and_(True, *_filter_clauses(flow_run_filter)))
-        .order_by(*_SORTS[FlowRunSort(sort)])
-        .limit(limit)
-        .offset(offset)
-    )
+    sort = FlowRunSort(sort)
+    where = and_(True, *_filter_clauses(flow_run_filter))
+    parts = _index_friendly_parts(flow_run_filter, sort)
+    if parts is None:
+        stmt = (
+            _flow_run_select()
+            .where(where)
+            .order_by(*_order_by(_RUN.c, sort))
+            .limit(limit)
+            .offset(offset)
+        )
+    else:
+        # Each part returns its first offset+limit rows in order; the merge sorts few.
+        merged = union_all(
+            *(
+                select(
+                    _flow_run_select()
+                    .where(where, *extra)
+                    .order_by(*_order_by(_RUN.c, sort, nulls=nulls))
+                    .limit(offset + limit)
+                    .subquery()
+                )
+                for extra, nulls in parts
+            )
+        ).subquery()
+        stmt = select(merged).order_by(*_order_by(merged.c, sort)).limit(limit).offset(offset)
     return [FlowRun.model_validate(dict(r)) for r in conn.execute(stmt).mappings()]
 
 
