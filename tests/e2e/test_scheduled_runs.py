@@ -98,7 +98,10 @@ def test_a_missed_schedule_catches_up_with_the_latest_run_only(tmp_path: Path) -
     runs = get_client().read_flow_runs(
         FlowRunFilter(deployment_id_any=[deployment.id or ""]), limit=50
     )
-    caught_up = [r for r in runs if r.state_details and r.state_details.get("skipped_runs")]
+    caught_up = sorted(
+        (r for r in runs if r.state_details and r.state_details.get("skipped_runs")),
+        key=lambda r: r.expected_start_time or datetime.min.replace(tzinfo=UTC),
+    )
     assert [r.expected_start_time for r in caught_up] == [
         datetime(2030, 1, 1, tzinfo=UTC),
         datetime(2030, 1, 2, tzinfo=UTC),

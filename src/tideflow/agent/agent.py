@@ -296,7 +296,7 @@ class Agent:
             except (FlowLoadError, ValueError) as exc:
                 self._fail(run, f"Could not prepare flow run {run.name!r}: {exc}")
                 return
-            env = dict(os.environ)
+            env = self._flow_environment()
             env["TIDEFLOW_AGENT_PID"] = str(os.getpid())
             env["TIDEFLOW_FLOW_CODE_DIR"] = str(code_dir)
             _log.info("Starting flow run %r of deployment %r", run.name, deployment.full_name)
@@ -316,6 +316,18 @@ class Agent:
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+
+    def _flow_environment(self) -> dict[str, str]:
+        """This process's environment, pointed at the agent's own store."""
+        env = dict(os.environ)
+        api_url = getattr(self.client, "api_url", None)
+        database = getattr(self.client, "db", None)
+        if isinstance(api_url, str):
+            env["TIDEFLOW_API_URL"] = api_url
+        elif database is not None and isinstance(getattr(database, "url", None), str):
+            env.pop("TIDEFLOW_API_URL", None)
+            env["TIDEFLOW_DATABASE_URL"] = database.url
+        return env
 
     def _supervise(self, slot: _Slot, handle: ProcessHandle) -> int:
         while True:
