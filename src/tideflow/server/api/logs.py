@@ -34,7 +34,7 @@ class LogsWritten(BaseModel):
 @router.post("", status_code=201)
 def create_logs(lines: list[LogCreate], conn: WriteConn) -> LogsWritten:
     """Insert log lines in one transaction; lines with a ``key`` are stored once."""
-    written = task_runs.write_batch(conn, (), [dict(line) for line in lines])
+    written = task_runs.write_batch(conn, (), [vars(line) for line in lines])
     return LogsWritten(logs=written["logs"])
 
 

@@ -44,10 +44,11 @@ def write_batch(batch: TaskRunBatch, conn: WriteConn) -> BatchWritten:
 
     More than ``MAX_BATCH_ITEMS`` records in one batch is refused with 413.
     """
-    # dict(model) is the validated field values, shallow: several times cheaper than
-    # model_dump() on the hottest write path, and the service layer wants exactly that.
+    # A model's __dict__ holds exactly its validated fields (extra="forbid"): the
+    # service layer reads those rows as they are, far cheaper than model_dump() or
+    # dict(model) on the hottest write path.
     written = task_runs.write_batch(
-        conn, [dict(run) for run in batch.task_runs], [dict(line) for line in batch.logs]
+        conn, [vars(run) for run in batch.task_runs], [vars(line) for line in batch.logs]
     )
     return BatchWritten.model_validate(written)
 
