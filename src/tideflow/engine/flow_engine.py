@@ -228,7 +228,9 @@ def flow_lifecycle(
     call_args, call_kwargs = call_arguments(flow.signature, parameters)
     _log.info("Beginning flow run for flow %r", flow.name, extra=_run_extra(flow_run))
 
-    attempt = 0
+    # A run resumed elsewhere (an agent's retry after a crash) has used attempts already:
+    # its stored run count includes them, so retries are counted across processes.
+    attempt = max(0, (existing.run_count if existing is not None else 0))
     final: State[Any]
     try:
         while True:
