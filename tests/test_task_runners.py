@@ -326,3 +326,27 @@ def test_future_states_from_the_runner_are_states() -> None:
 
     state = f()["state"]
     assert isinstance(state, State) and state.result() == 1
+
+
+def test_tasks_submitting_tasks_do_not_deadlock_a_full_pool() -> None:
+    @task
+    def leaf(x: int) -> int:
+        return x + 1
+
+    @task
+    def branch(x: int) -> int:
+        # Waits on work it submitted itself, while every worker is busy with a branch.
+        return sum(f.result() for f in leaf.map([x, x]))
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=1))
+    def one_worker() -> int:
+        return branch.submit(1).result()
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=2))
+    def saturated() -> list[int]:
+        return [f.result() for f in branch.map(range(6))]
+
+    assert one_worker() == 4
+    assert saturated() == [2 * x + 2 for x in range(6)]
+    runs = get_client().read_task_runs(TaskRunFilter(name_like="leaf"))
+    assert len(runs) == 2 + 12 and {r.state_name for r in runs} == {"Completed"}

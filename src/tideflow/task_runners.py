@@ -88,8 +88,14 @@ class SequentialTaskRunner(TaskRunner):
     name = "sequential"
 
 
+_worker_of = threading.local()
+
+
 class ConcurrentTaskRunner(TaskRunner):
     """Runs submitted sync tasks on a thread pool, async tasks on an event loop.
+
+    A task that itself submits tasks runs them inline, in its own worker thread: a
+    worker waiting on work queued behind it in the same pool could deadlock it.
 
     Args:
         max_workers: threads for sync tasks (default ``min(32, cpu_count + 4)``).
@@ -117,13 +123,20 @@ class ConcurrentTaskRunner(TaskRunner):
             with self._lock:
                 if self._pool is None:
                     self._pool = cf.ThreadPoolExecutor(
-                        self.max_workers, thread_name_prefix="tideflow-task"
+                        self.max_workers,
+                        thread_name_prefix="tideflow-task",
+                        initializer=self._mark_worker,
                     )
         return self._pool
+
+    def _mark_worker(self) -> None:
+        _worker_of.runner = self
 
     def submit(
         self, call: RunCall, upstream: Sequence[TideflowFuture[Any]], context: Context
     ) -> cf.Future[State[Any]]:
+        if getattr(_worker_of, "runner", None) is self:
+            return super().submit(call, upstream, context)  # nested: run inline
         pool = self._executor()
         if not upstream or all(f.done() for f in upstream):
             # Common case: nothing to wait for, so the pool's own future is ours.
