@@ -137,12 +137,12 @@ def test_a_killed_holders_slot_frees_after_its_lease(target: str, tmp_path: Path
     client.create_concurrency_limit("db", 1)
     script = tmp_path / "hold.py"
     script.write_text(textwrap.dedent(_HOLD_AND_HANG))
+    before = time.monotonic()  # the lease is taken after this, so it ends after +lease
     proc = subprocess.Popen(
         [sys.executable, str(script), target, str(lease)], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "holding"
-    taken = time.monotonic()
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert not client.acquire_concurrency_slots(["db"], "next", 30)  # not leaked, not freed yet
@@ -151,5 +151,5 @@ def test_a_killed_holders_slot_frees_after_its_lease(target: str, tmp_path: Path
         timeout=30,
         what="the killed holder's lease to expire",
     )
-    assert time.monotonic() - taken >= lease - 0.25
+    assert time.monotonic() - before >= lease - 0.05  # clock granularity
     assert client.read_concurrency_limit("db").active_slots == 1
