@@ -29,13 +29,13 @@ from tideflow.server.database.engine import Database
 PUBLIC_PATHS: set[str] = {"/api/health"}
 
 
-def get_database(request: Request) -> Database:
-    """The app's ``Database``."""
+async def app_database(request: Request) -> Database:
+    """The app's ``Database`` (async: no worker-thread hop for an attribute read)."""
     database: Database = request.app.state.database
     return database
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseDep = Annotated[Database, Depends(app_database)]
 
 
 def _read_connection(database: DatabaseDep) -> Iterator[Connection]:
