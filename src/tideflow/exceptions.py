@@ -97,6 +97,10 @@ class AuthenticationError(TideflowError, PermissionError):
     """The tideflow server refused the request's API key (missing or wrong)."""
 
 
+class InvalidRecords(TideflowError, ValueError):
+    """The store refused records as invalid; writing them again cannot succeed."""
+
+
 class TideflowSignal(BaseException):
     """Base for control-flow signals; deriving from BaseException keeps
     a user's ``except Exception`` from swallowing them."""

@@ -44,6 +44,10 @@ class TaskRunner:
     def shutdown(self) -> None:
         """Release resources (called when a flow run ends, after its futures finish)."""
 
+    def abandon(self) -> None:
+        """Drop queued work and stop waiting for running tasks (a timed-out flow run);
+        ``shutdown`` is called right after."""
+
     def duplicate(self) -> TaskRunner:
         """A fresh, unstarted runner with the same settings (one per flow run)."""
         return type(self)()
@@ -148,6 +152,11 @@ class ConcurrentTaskRunner(TaskRunner):
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def abandon(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def __repr__(self) -> str:

@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+
 from tideflow.client.embedded_blocks import EmbeddedBlocksMixin
 from tideflow.client.embedded_deployments import EmbeddedDeploymentsMixin
+from tideflow.exceptions import InvalidRecords
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
 from tideflow.schemas.core import (
     ConcurrencyLimit,
@@ -84,8 +87,12 @@ class EmbeddedClient(EmbeddedBlocksMixin, EmbeddedDeploymentsMixin):
         task_runs: Sequence[dict[str, Any]],
         logs: Sequence[dict[str, Any]],
     ) -> None:
-        with self.db.write() as conn:
-            _write_batch(conn, task_runs, logs)
+        try:
+            with self.db.write() as conn:
+                _write_batch(conn, task_runs, logs)
+        except (DataError, IntegrityError, ProgrammingError) as exc:
+            # The rows themselves are bad (retrying cannot help): say so in the type.
+            raise InvalidRecords(f"the database refused the batch: {exc.orig}") from exc
 
     def read_task_runs(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,12 +238,23 @@ def flow_lifecycle(
             attempt += 1
             ctx.dynamic_keys.clear()
             token = flow_run_ctx.set(ctx)
+            started = time.monotonic()
             try:
                 value = yield Call(
                     flow.fn, call_args, call_kwargs, flow.timeout_seconds,
                     f"Flow run {flow_run.name!r}",
                 )  # fmt: skip
-                run_futures_to_completion(ctx.futures, None)
+                # The timeout covers the task runs the body submitted, too.
+                remaining = (
+                    None
+                    if flow.timeout_seconds is None
+                    else max(0.0, flow.timeout_seconds - (time.monotonic() - started))
+                )
+                if not run_futures_to_completion(ctx.futures, remaining):
+                    raise TaskTimeoutError(
+                        f"Flow run {flow_run.name!r} exceeded its timeout of "
+                        f"{flow.timeout_seconds} seconds waiting for its task runs"
+                    )
                 final = _state_from_return(flow, ctx, value)
             except (Abort, CancelledRun) as exc:
                 final = Cancelled(message=f"Flow run was cancelled: {exc}")
@@ -260,7 +272,8 @@ def flow_lifecycle(
             finally:
                 flow_run_ctx.reset(token)
             if final.type is StateType.FAILED and attempt <= flow.retries:
-                run_futures_to_completion(ctx.futures, None)
+                if final.name != "TimedOut":
+                    run_futures_to_completion(ctx.futures, None)
                 ctx.futures.clear()
                 delay = float(flow.retry_delay_seconds)
                 recorder.flush()
@@ -289,7 +302,13 @@ def flow_lifecycle(
 
 
 def _finalise(ctx: FlowRunContext, final: State[Any], beat: Any, runner: TaskRunner) -> None:
-    run_futures_to_completion(ctx.futures, None)
+    # A timed-out run does not wait for its stragglers: threads cannot be killed, so
+    # they finish (and are recorded) in the background.
+    timed_out = final.name == "TimedOut"
+    if timed_out:
+        runner.abandon()
+    else:
+        run_futures_to_completion(ctx.futures, None)
     runner.shutdown()
     extra = {"flow_run_id": ctx.flow_run_id, "flow_run_name": ctx.flow_run_name}
     level = logging.INFO if final.type is StateType.COMPLETED else logging.ERROR

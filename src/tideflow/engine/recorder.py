@@ -100,6 +100,8 @@ class Recorder:
         self._stopping = False
         self._thread_lock = threading.Lock()
         self.failures = 0
+        #: records the store refused as invalid (logged as errors, never retried)
+        self.rejected = 0
 
     # ---------------------------------------------------------------- producers
     def record_task_state(self, info: TaskRunInfo, state: State[Any]) -> None:
@@ -182,19 +184,61 @@ class Recorder:
 
     def _write_with_retry(self, batch: list[tuple[Any, ...]]) -> None:
         task_runs, logs = coalesce(batch)
+        self._write_rows(task_runs, logs)
+
+    def _write_rows(self, task_runs: list[dict[str, Any]], logs: list[dict[str, Any]]) -> None:
+        """Write rows, retrying transient failures (store unreachable, locked) forever
+        with backoff; a batch the store refuses as invalid is split until the bad rows
+        are isolated, so one unwritable record cannot stall the rest."""
         delay = 0.1
         while True:
             try:
                 self.client.write_batch(task_runs, logs)
                 return
+            except (ValueError, TypeError) as exc:
+                self._isolate(task_runs, logs, exc)
+                return
             except Exception as exc:
                 self.failures += 1
                 if self._stopping and self.failures > 50:
-                    _log.error("Giving up writing %d records at exit: %s", len(batch), exc)
+                    _log.error(
+                        "Giving up writing %d records at exit: %s", len(task_runs) + len(logs), exc
+                    )
                     return
-                _log.warning("Writing %d run records failed (%s); retrying", len(batch), exc)
+                _log.warning(
+                    "Writing %d run records failed (%s); retrying",
+                    len(task_runs) + len(logs),
+                    exc,
+                )
                 time.sleep(delay + random.uniform(0, delay / 2))
                 delay = min(delay * 2, 5.0)
+
+    def _isolate(
+        self, task_runs: list[dict[str, Any]], logs: list[dict[str, Any]], exc: Exception
+    ) -> None:
+        total = len(task_runs) + len(logs)
+        if total <= 1:
+            self.rejected += 1
+            what = (
+                f"task run {task_runs[0]['id']} ({task_runs[0]['name']!r})"
+                if task_runs
+                else f"log line of run {logs[0].get('flow_run_id')}"
+                if logs
+                else "empty batch"
+            )
+            _log.error("The store refused the record of %s: %s", what, exc)
+            return
+        if task_runs and logs:
+            self._write_rows(task_runs, [])
+            self._write_rows([], logs)
+            return
+        rows = task_runs or logs
+        half = len(rows) // 2
+        for part in (rows[:half], rows[half:]):
+            if task_runs:
+                self._write_rows(part, [])
+            else:
+                self._write_rows([], part)
 
     def close(self) -> None:
         """Write everything still queued and stop the thread (runs at exit too)."""

@@ -479,6 +479,8 @@ def _completed_state(
     return Completed(data=value)
 
 
-def run_futures_to_completion(futures: list[TideflowFuture[Any]], timeout: float | None) -> None:
-    """Wait for every future (used at the end of a flow run)."""
-    cf.wait([f._future for f in futures], timeout=timeout)
+def run_futures_to_completion(futures: list[TideflowFuture[Any]], timeout: float | None) -> bool:
+    """Wait for every future (used at the end of a flow run); False if ``timeout``
+    passed with some still running."""
+    _done, pending = cf.wait([f._future for f in futures], timeout=timeout)
+    return not pending

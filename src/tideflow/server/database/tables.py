@@ -125,16 +125,19 @@ class FlowRunState(Base):
 
 
 class TaskRun(Base):
+    # Names, keys and versions come from user code (a cache key may be a long URL), so
+    # they are unbounded Text: a length limit would turn into a write the recorder
+    # could never complete.
     __tablename__ = "task_run"
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     flow_run_id: Mapped[str | None] = mapped_column(
         ID, ForeignKey("flow_run.id", ondelete="CASCADE")
     )
-    name: Mapped[str] = mapped_column(String(255))
-    task_key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(Text)
+    task_key: Mapped[str] = mapped_column(Text)
     dynamic_key: Mapped[str] = mapped_column(String(64))
-    task_version: Mapped[str | None] = mapped_column(String(255))
-    cache_key: Mapped[str | None] = mapped_column(String(255))
+    task_version: Mapped[str | None] = mapped_column(Text)
+    cache_key: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     task_inputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     state_id: Mapped[str | None] = mapped_column(ID)
@@ -165,7 +168,7 @@ class Log(Base):
     )
     flow_run_id: Mapped[str | None] = mapped_column(ID)
     task_run_id: Mapped[str | None] = mapped_column(ID)
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(Text)
     level: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
