@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import importlib
 from types import ModuleType
+from typing import Any
 
 from sqlalchemy import Connection, Table
 
