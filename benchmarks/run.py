@@ -7,15 +7,12 @@ Each measurement runs in a fresh process with a fresh ``TIDEFLOW_HOME`` and is
 repeated (median shown). Baselines are measured in the same command: a raw Python
 call of the same function for per-task costs, ``python -c pass`` for whole processes.
 Scenarios (``--only`` names): raw_calls, sequential, submit, map, empty_flow, import,
-script, memory, queryable, http_sequential, http_queryable, api_list, and any
-contributed by ``PLUGINS`` (e.g. scheduler).
+script, memory, queryable, http_sequential, http_queryable, api_list, scheduler.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -437,20 +434,6 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
 }
 
 
-#: Scenarios other modules of this package contribute: module path -> scenario name.
-#: Each module defines ``scenario(cfg: Config) -> list[Row]`` and is imported only when
-#: it exists, so a contribution can land without touching this file again.
-PLUGINS: dict[str, str] = {"scheduler": "benchmarks.bench_scheduler"}
-
-
-def _all_scenarios() -> dict[str, Callable[[Config], list[Row]]]:
-    found = dict(SCENARIOS)
-    for name, module in PLUGINS.items():
-        if importlib.util.find_spec(module) is not None:
-            found[name] = importlib.import_module(module).scenario
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -460,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="fresh-process repeats per scenario")
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
     args = parser.parse_args(argv)
-    scenarios = _all_scenarios()
+    scenarios = SCENARIOS
     names = list(scenarios)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
