@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tideflow.results.storage as storage_module
 from tideflow.results import (
     BlockResultStorage,
     FsspecResultStorage,
@@ -28,9 +29,12 @@ def memory_url() -> str:
 
 @pytest.fixture
 def no_block_loader() -> Iterator[None]:
+    """No loader during the test; the process's loader (tideflow.blocks') after it,
+    so later tests in the same worker can still read block:// results."""
+    previous = (storage_module._block_loader, storage_module._block_loader_set)
     register_block_loader(None)
     yield
-    register_block_loader(None)
+    storage_module._block_loader, storage_module._block_loader_set = previous
 
 
 class DictBlock:
