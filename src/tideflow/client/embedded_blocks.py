@@ -6,10 +6,16 @@ process's ``TIDEFLOW_HOME`` (or ``TIDEFLOW_ENCRYPTION_KEY``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tideflow.server.database.engine import Database
-from tideflow.server.models import blocks
+from tideflow._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from tideflow.server.database.engine import Database
+    from tideflow.server.models import blocks
+else:
+    # Loaded on first use: it imports cryptography, which most flow scripts never need.
+    blocks = lazy_module("tideflow.server.models.blocks")
 
 
 class EmbeddedBlocksMixin:

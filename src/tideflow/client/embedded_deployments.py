@@ -9,23 +9,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tideflow.schemas.core import FlowRun, OrchestrationResult
-from tideflow.schemas.deployments import (
-    ClaimRequest,
-    Deployment,
-    DeploymentCreate,
-    DeploymentFlowRunCreate,
-    DeploymentUpdate,
-    WorkQueue,
-    WorkQueueCreate,
-    WorkQueueStatus,
-    WorkQueueUpdate,
-)
-from tideflow.server.models import deployments, run_recovery, scheduling, work_queues
+from tideflow._lazy import lazy_module
 from tideflow.states import now_utc
 
 if TYPE_CHECKING:
+    from tideflow.schemas.core import FlowRun, OrchestrationResult
+    from tideflow.schemas.deployments import (
+        ClaimRequest,
+        Deployment,
+        DeploymentCreate,
+        DeploymentFlowRunCreate,
+        DeploymentUpdate,
+        WorkQueue,
+        WorkQueueCreate,
+        WorkQueueStatus,
+        WorkQueueUpdate,
+    )
     from tideflow.server.database.engine import Database
+    from tideflow.server.models import deployments, run_recovery, scheduling, work_queues
+else:
+    # Loaded on first use: they import schedules and croniter, which a script that only
+    # runs flows never needs (see tideflow._lazy).
+    deployments = lazy_module("tideflow.server.models.deployments")
+    run_recovery = lazy_module("tideflow.server.models.run_recovery")
+    scheduling = lazy_module("tideflow.server.models.scheduling")
+    work_queues = lazy_module("tideflow.server.models.work_queues")
 
 
 class EmbeddedDeploymentsMixin:

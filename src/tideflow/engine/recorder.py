@@ -129,7 +129,7 @@ class Recorder:
                     self._flushed.wait(0.5)
         queue.append(event)
         self._enqueued += 1
-        if len(queue) >= MAX_BATCH:
+        if len(queue) >= MAX_BATCH and not self._wake.is_set():
             self._wake.set()
 
     # ---------------------------------------------------------------- flushing
@@ -253,7 +253,7 @@ def coalesce(
     batch: list[tuple[Any, ...]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turn queued events into rows: one snapshot per task run (its newest state and
-    whole history so far) and every log line."""
+    whole history so far) and every log line. Times in snapshots are ISO strings."""
     touched: dict[str, TaskRunInfo] = {}
     logs: list[dict[str, Any]] = []
     for event in batch:
@@ -267,13 +267,20 @@ def coalesce(
     for info in touched.values():
         states = info.history[:]
         records = info.records
-        for state in states[len(records) :]:
+        for ordinal in range(len(records), len(states)):
+            state = states[ordinal]
+            if state._id is None:
+                # History entries only need ids unique within the run: derive them
+                # from the run's id instead of drawing fresh random ones.
+                state._id = f"{info.id[:24]}{ordinal:012x}"
             record = state.to_record()
             # ISO strings now, so encoding the history needs no per-value callback.
             record["timestamp"] = record["timestamp"].isoformat()
             records.append(record)
         history = records[: len(states)]
         last = history[-1]
+        # The run's times are its states' times: reuse their ISO text (no reformatting).
+        iso = {id(st.timestamp): rec["timestamp"] for st, rec in zip(states, history, strict=False)}
         task_runs.append(
             {
                 "id": info.id,
@@ -288,17 +295,21 @@ def coalesce(
                 "state_id": last["id"],
                 "state_type": last["type"],
                 "state_name": last["name"],
-                "state_timestamp": states[-1].timestamp,
+                "state_timestamp": last["timestamp"],
                 "state_message": last["message"],
                 "state_details": last["details"],
                 "state_history": history,
-                "start_time": info.start_time,
-                "end_time": info.end_time,
+                "start_time": iso.get(id(info.start_time)) or _iso(info.start_time),
+                "end_time": iso.get(id(info.end_time)) or _iso(info.end_time),
                 "run_count": info.run_count,
-                "created": info.created,
+                "created": iso.get(id(info.created)) or _iso(info.created),
             }
         )
     return task_runs, logs
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None else None
 
 
 _recorders: dict[int, Recorder] = {}

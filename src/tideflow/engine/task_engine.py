@@ -312,7 +312,7 @@ def task_lifecycle(
         # The flow is retrying: this task already completed in an earlier attempt.
         return prior
 
-    pending = Pending()
+    pending = Pending(timestamp=info.created)
     recorder.record_task_state(info, pending)
     try:
         values, task_inputs = resolve_parameters(parameters, wait_for)

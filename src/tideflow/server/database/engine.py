@@ -105,9 +105,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# One encoder for the process: json.dumps(..., default=...) builds a new encoder per
+# call, which is measurable on the per-task-run write path.
+_ENCODER = json.JSONEncoder(default=_json_default)
+
+
 def json_dumps(value: Any) -> str:
     """JSON text for a column value (datetimes as ISO strings)."""
-    return json.dumps(value, default=_json_default)
+    return _ENCODER.encode(value)
 
 
 def _is_connection_error(exc: Exception) -> bool:

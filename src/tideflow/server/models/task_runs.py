@@ -126,17 +126,24 @@ def _write_core(
             conn.execute(_LOG.insert(), unkeyed)
 
 
-def sqlite_time(value: datetime | None) -> str | None:
-    """A datetime in the text form SQLAlchemy's SQLite dialect stores (UTC, naive)."""
+def sqlite_time(value: datetime | str | None) -> str | None:
+    """A datetime (or ISO string) in the text form SQLAlchemy's SQLite dialect stores
+    (UTC, naive)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        if value.endswith("+00:00"):
+            return value[:-6]
+        value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            raise ValueError(f"naive time {value!r} given where a UTC time is expected")
     if value.tzinfo is not UTC:
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given where a UTC datetime is expected")
         value = value.astimezone(UTC)
-    # isoformat is C code; it drops ".000000", which only shortens the string and still
-    # sorts correctly against longer ones of the same second.
-    return value.replace(tzinfo=None).isoformat(" ")
+    # isoformat is C code; cutting its "+00:00" leaves the naive UTC text SQLAlchemy
+    # stores. It drops ".000000", which still sorts correctly within the same second.
+    return value.isoformat(" ")[:-6]
 
 
 def _json(value: Any) -> str | None:
@@ -159,24 +166,24 @@ def _write_sqlite(
             rows = [
                 (
                     r["id"],
-                    r.get("flow_run_id"),
+                    r["flow_run_id"],
                     r["name"],
                     r["task_key"],
                     r["dynamic_key"],
-                    r.get("task_version"),
-                    r.get("cache_key"),
-                    _json(r.get("tags")),
-                    _json(r.get("task_inputs")),
+                    r["task_version"],
+                    r["cache_key"],
+                    _json(r["tags"]),
+                    _json(r["task_inputs"]),
                     r["state_id"],
                     str(r["state_type"]),
                     r["state_name"],
                     sqlite_time(r["state_timestamp"]),
-                    r.get("state_message"),
-                    _json(r.get("state_details")),
-                    _json(r.get("state_history")),
-                    sqlite_time(r.get("start_time")),
-                    sqlite_time(r.get("end_time")),
-                    r.get("run_count", 0),
+                    r["state_message"],
+                    _json(r["state_details"]),
+                    _json(r["state_history"]),
+                    sqlite_time(r["start_time"]),
+                    sqlite_time(r["end_time"]),
+                    r["run_count"],
                     sqlite_time(r["created"]),
                 )
                 for r in task_runs
