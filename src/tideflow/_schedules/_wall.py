@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,13 @@ def offset_range(tz: ZoneInfo, instant: dt.datetime) -> tuple[dt.timedelta, dt.t
         if offset is not None:
             offsets.append(offset)
     return min(offsets), max(offsets)
+
+
+@lru_cache(maxsize=4096)
+def _hourly_offset_range(tz: ZoneInfo, hour: dt.datetime) -> tuple[dt.timedelta, dt.timedelta]:
+    # Instants of the same hour share their +-30 h sample window to within an hour,
+    # and no transition is longer than 24 h, so one answer per hour is exact enough.
+    return offset_range(tz, hour)
 
 
 def earliest_wall(start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -91,7 +99,7 @@ def in_instant_order(
         for instant in instants:
             # A later wall time w maps to w - offset(w); it cannot come before
             # `instant` once w - wall >= max offset nearby - this instant's offset.
-            _, high = offset_range(tz, instant)
+            _, high = _hourly_offset_range(tz, instant.replace(minute=0, second=0, microsecond=0))
             slack = max(high - (wall - instant.replace(tzinfo=None)), _ZERO)
             heapq.heappush(heap, (instant, wall, slack))
         while heap and wall - heap[0][1] >= heap[0][2]:
