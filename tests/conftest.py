@@ -10,6 +10,10 @@ import pytest
 
 from tideflow.testing import tideflow_test_harness
 
+# Shared fixture modules (tests/serverkit.py: servers on SQLite and PostgreSQL;
+# tests/blockkit.py: moto S3 and a webhook receiver), available to every test.
+pytest_plugins = ["serverkit", "blockkit"]
+
 
 @pytest.fixture(autouse=True)
 def tideflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
