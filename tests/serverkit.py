@@ -1,7 +1,7 @@
 """Real servers for tests: databases (SQLite and PostgreSQL), an in-thread uvicorn server
 and a ``tideflow server start`` subprocess, plus the pytest fixtures built on them.
 
-Conftests re-export the fixtures they need (``from serverkit import database_url``).
+The root conftest registers this module as a pytest plugin, so every test can use them.
 """
 
 from __future__ import annotations
