@@ -17,6 +17,8 @@ The tree::
     ├── ObjectAlreadyExists                  a unique name is already taken
     ├── OrchestrationRejected                a state transition was refused by the rules
     │   └── RunAlreadyClaimed                another engine already started this run
+    ├── UnsupportedStorageOperation (NotImplementedError)
+    │                                        e.g. writing to a read-only git repository
     ├── StoreUnavailable                     the database or server cannot be reached
     └── AuthenticationError (PermissionError) the server refused the API key (HTTP 401/403)
 
@@ -87,6 +89,11 @@ class OrchestrationRejected(TideflowError):
 
 class RunAlreadyClaimed(OrchestrationRejected):
     """Another engine already started this run."""
+
+
+class UnsupportedStorageOperation(TideflowError, NotImplementedError):
+    """A storage block cannot do this by design (a git repository is read-only; a block
+    without ``delete_path`` cannot delete)."""
 
 
 class StoreUnavailable(TideflowError):

@@ -16,6 +16,7 @@ from pydantic import SecretStr, field_validator, model_validator
 
 from tideflow.blocks._local import DEFAULT_IGNORE_FILE, FileSystemBlock
 from tideflow.blocks._paths import copy_files, iter_files, resolve_local, safe_relative
+from tideflow.exceptions import UnsupportedStorageOperation
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
 _ALLOWED_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
@@ -181,7 +182,7 @@ class GitRepository(FileSystemBlock):
 
     def write_path(self, path: str, content: bytes) -> str:
         """Not supported: a git repository is read-only storage."""
-        raise NotImplementedError(
+        raise UnsupportedStorageOperation(
             f"GitRepository is read-only: commit and push {path!r} to {self.url} instead"
         )
 
@@ -192,7 +193,7 @@ class GitRepository(FileSystemBlock):
         ignore_file: str | os.PathLike[str] | None = DEFAULT_IGNORE_FILE,
     ) -> int:
         """Not supported: push the flow's code to the repository instead."""
-        raise NotImplementedError(
+        raise UnsupportedStorageOperation(
             f"GitRepository is read-only: commit and push your flow code to {self.url}; "
             "agents clone it at run time"
         )

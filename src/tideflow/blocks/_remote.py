@@ -15,6 +15,7 @@ from pydantic import PrivateAttr, SecretStr, field_validator
 from tideflow.blocks._local import DEFAULT_IGNORE_FILE, FileSystemBlock
 from tideflow.blocks._paths import iter_files, load_ignore_file, resolve_local, safe_relative
 from tideflow.blocks.core import Block
+from tideflow.exceptions import UnsupportedStorageOperation
 
 _EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"),
            "gcs": ("gcsfs", "gcs")}  # fmt: skip
@@ -35,7 +36,8 @@ class _FsspecFileSystem(FileSystemBlock):
     _fs: Any = PrivateAttr(default=None)
 
     def _url(self) -> str:
-        raise NotImplementedError
+        """The fsspec URL of the storage root (each subclass says where)."""
+        raise UnsupportedStorageOperation(f"{type(self).__name__} does not define _url()")
 
     def _settings(self) -> dict[str, Any]:
         return {}

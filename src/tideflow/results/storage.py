@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, unquote, urlsplit
 
+from tideflow.exceptions import UnsupportedStorageOperation
 from tideflow.settings import home_dir
 
 __all__ = [
@@ -266,12 +267,12 @@ class BlockResultStorage(ResultStorage):
         """Delete through ``block.delete_path``.
 
         Raises:
-            NotImplementedError: the block has no ``delete_path`` method.
+            UnsupportedStorageOperation: the block has no ``delete_path`` method.
         """
         validate_key(key)
         delete_path = getattr(self.block, "delete_path", None)
         if not callable(delete_path):
-            raise NotImplementedError(
+            raise UnsupportedStorageOperation(
                 f"{type(self.block).__name__} has no delete_path(); cannot delete {key!r}"
             )
         with contextlib.suppress(FileNotFoundError):
