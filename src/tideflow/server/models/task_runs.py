@@ -50,22 +50,11 @@ SNAPSHOT_COLUMNS = [
     "run_count",
     "created",
 ]
-SNAPSHOT_UPDATE_COLUMNS = [
-    "state_id",
-    "state_type",
-    "state_name",
-    "state_timestamp",
-    "state_message",
-    "state_details",
-    "state_history",
-    "start_time",
-    "end_time",
-    "run_count",
-    "cache_key",
-    "task_inputs",
-]
-_JSON_COLUMNS = frozenset({"tags", "task_inputs", "state_details", "state_history"})
-_TIME_COLUMNS = frozenset({"state_timestamp", "start_time", "end_time", "created"})
+#: what a newer snapshot of an existing task run may change (not its identity)
+_IDENTITY_COLUMNS = frozenset(
+    {"id", "flow_run_id", "name", "task_key", "dynamic_key", "task_version", "tags", "created"}
+)
+SNAPSHOT_UPDATE_COLUMNS = [c for c in SNAPSHOT_COLUMNS if c not in _IDENTITY_COLUMNS]
 LOG_COLUMNS = ["key", "flow_run_id", "task_run_id", "name", "level", "message", "timestamp"]
 
 _SQLITE_UPSERT = (
