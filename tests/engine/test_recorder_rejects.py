@@ -64,29 +64,3 @@ def test_long_cache_keys_and_names_are_stored_whole() -> None:
     (task_run,) = get_client().read_task_runs()
     assert task_run.cache_key == key
     assert task_run.name == "n" * 600
-
-
-def test_flow_timeout_covers_submitted_task_runs() -> None:
-    import threading
-    import time
-
-    from tideflow import flow, task
-    from tideflow.task_runners import ConcurrentTaskRunner
-
-    release = threading.Event()
-
-    @task
-    def stuck() -> None:
-        release.wait(30)
-
-    @flow(timeout_seconds=0.5, task_runner=ConcurrentTaskRunner())
-    def impatient() -> None:
-        stuck.submit()
-
-    started = time.monotonic()
-    state = impatient(return_state=True)
-    elapsed = time.monotonic() - started
-    release.set()
-    assert state.name == "TimedOut"
-    assert "waiting for its task runs" in (state.message or "")
-    assert elapsed < 15, f"the flow waited {elapsed:.1f}s for a task past its timeout"

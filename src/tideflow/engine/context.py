@@ -47,6 +47,12 @@ class FlowRunContext:
     futures: list[TideflowFuture[Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def flow_run(self) -> RunView:
+        """The running flow run (``id``, ``name``, ``parameters``), as Prefect's
+        ``get_run_context().flow_run``."""
+        return RunView(self.flow_run_id, self.flow_run_name, self.parameters)
+
     def next_dynamic_key(self, task_key: str) -> str:
         with self.lock:
             n = self.dynamic_keys.get(task_key, 0)
@@ -65,6 +71,31 @@ class TaskRunContext:
     flow_run_context: FlowRunContext | None
     log_prints: bool
     retry_count: int = 0
+
+    @property
+    def task_run(self) -> RunView:
+        """The running task run (``id``, ``name``, ``parameters``, ``run_count``), as
+        Prefect's ``get_run_context().task_run``."""
+        return RunView(self.task_run_id, self.task_run_name, self.parameters, self.retry_count + 1)
+
+    @property
+    def flow_run(self) -> RunView | None:
+        """The flow run this task run belongs to (None outside any flow)."""
+        ctx = self.flow_run_context
+        return ctx.flow_run if ctx is not None and ctx.flow_run_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What user code sees of a run through its context (and in state hooks)."""
+
+    id: str
+    name: str
+    parameters: dict[str, Any]
+    run_count: int = 1
+
+    def __repr__(self) -> str:
+        return f"Run(name={self.name!r}, id={self.id!r})"
 
 
 flow_run_ctx: ContextVar[FlowRunContext | None] = ContextVar("tideflow_flow_run", default=None)
@@ -90,6 +121,7 @@ def get_run_context() -> TaskRunContext | FlowRunContext:
 
 __all__ = [
     "FlowRunContext",
+    "RunView",
     "TaskRunContext",
     "flow_run_ctx",
     "get_run_context",

@@ -194,6 +194,8 @@ def flow_lifecycle(
             recorder.flush()  # the run's log is complete once its final state is visible
             propose(rejected)
             _finish_parent(recorder, parent_info, rejected)
+            if flow.on_failure:
+                run_hooks(flow.on_failure, flow, flow_run, rejected, "on_failure")
             return rejected
 
     propose(Running())
@@ -332,7 +334,7 @@ def _finalise(ctx: FlowRunContext, final: State[Any], beat: Any, runner: TaskRun
         # error is stored with this run's logs.
         token = flow_run_ctx.set(ctx)
         try:
-            run_hooks(hooks, flow, _RunView(ctx), final, f"on_{final.type.value.lower()}")
+            run_hooks(hooks, flow, ctx.flow_run, final, f"on_{final.type.value.lower()}")
         finally:
             flow_run_ctx.reset(token)
 
@@ -341,18 +343,6 @@ def _run_extra(flow_run: FlowRun) -> dict[str, Any]:
     """Log record fields that tie an engine log line to ``flow_run`` (the line is logged
     outside the run's context, where the current run may be its parent or none)."""
     return {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name}
-
-
-class _RunView:
-    """What hooks see of a flow run (``id``, ``name``, ``parameters``)."""
-
-    def __init__(self, ctx: FlowRunContext) -> None:
-        self.id = ctx.flow_run_id
-        self.name = ctx.flow_run_name
-        self.parameters = ctx.parameters
-
-    def __repr__(self) -> str:
-        return f"FlowRun(name={self.name!r}, id={self.id!r})"
 
 
 def _finish_parent(recorder: Any, info: TaskRunInfo | None, final: State[Any]) -> None:
