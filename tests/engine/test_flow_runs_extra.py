@@ -63,3 +63,29 @@ def test_on_failure_hooks_run_when_parameters_are_rejected() -> None:
     state = typed("not a number", return_state=True)  # type: ignore[arg-type]
     assert state.is_failed()
     assert len(seen) == 1 and seen[0][1] == "Failed"
+
+
+def test_futures_nested_in_a_returned_dict_are_resolved() -> None:
+    from tideflow import flow, task
+    from tideflow.task_runners import ConcurrentTaskRunner
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @task
+    def boom() -> int:
+        raise ValueError("nested failure")
+
+    @flow(task_runner=ConcurrentTaskRunner())
+    def report() -> dict[str, object]:
+        return {"a": double.submit(1), "b": [double.submit(2), double.submit(3)]}
+
+    @flow(task_runner=ConcurrentTaskRunner())
+    def broken() -> dict[str, object]:
+        return {"ok": double.submit(1), "bad": boom.submit()}
+
+    assert report() == {"a": 2, "b": [4, 6]}
+    state = broken(return_state=True)
+    assert state.is_failed()
+    assert "boom" in (state.message or "")

@@ -20,7 +20,7 @@ from tideflow.engine.context import FlowRunContext, flow_run_ctx, tags_ctx
 from tideflow.engine.futures import TideflowFuture
 from tideflow.engine.heartbeat import heartbeat_for
 from tideflow.engine.hooks import run_hooks
-from tideflow.engine.inputs import call_arguments
+from tideflow.engine.inputs import UpstreamFailure, call_arguments, find_futures, resolve
 from tideflow.engine.logs import enable_log_prints, setup_logging
 from tideflow.engine.parameters import bind_parameters
 from tideflow.engine.recorder import TaskRunInfo, get_recorder
@@ -376,6 +376,20 @@ def _state_from_return(flow: Flow[..., Any], ctx: FlowRunContext, value: Any) ->
             )
         results = [s.result() if isinstance(s, State) else s for s in states]
         return _completed(flow, type(value)(results) if isinstance(value, tuple) else results)
+    if isinstance(value, dict | list | tuple | set):
+        # Futures nested deeper (a dict of futures, a list of lists) resolve too.
+        nested: list[TideflowFuture[Any]] = []
+        find_futures(value, nested)
+        if nested:
+            try:
+                return _completed(flow, resolve(value, []))
+            except UpstreamFailure as failure:
+                data = failure.state.data
+                return Failed(
+                    data=data if isinstance(data, BaseException) else None,
+                    message=f"Returned task run {failure.name!r} ended {failure.state.name}: "
+                    f"{failure.state.message}",
+                )
     if value is None:
         unseen = [
             f
