@@ -15,7 +15,7 @@ import asyncio
 import hmac
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -60,6 +60,10 @@ async def _write_connection(request: Request, database: DatabaseDep) -> AsyncIte
     async with lock or nullcontext(), contextmanager_in_threadpool(database.write()) as conn:
         yield conn
 
+
+#: ``async with write_connection(request, database) as conn:`` for a route that must do
+#: work (e.g. parse a large body) before it takes the write lock.
+write_connection = asynccontextmanager(_write_connection)
 
 ReadConn = Annotated[Connection, Depends(_read_connection, scope="function")]
 WriteConn = Annotated[Connection, Depends(_write_connection, scope="function")]
