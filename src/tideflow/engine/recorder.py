@@ -279,8 +279,6 @@ def coalesce(
             records.append(record)
         history = records[: len(states)]
         last = history[-1]
-        # The run's times are its states' times: reuse their ISO text (no reformatting).
-        iso = {id(st.timestamp): rec["timestamp"] for st, rec in zip(states, history, strict=False)}
         task_runs.append(
             {
                 "id": info.id,
@@ -299,17 +297,23 @@ def coalesce(
                 "state_message": last["message"],
                 "state_details": last["details"],
                 "state_history": history,
-                "start_time": iso.get(id(info.start_time)) or _iso(info.start_time),
-                "end_time": iso.get(id(info.end_time)) or _iso(info.end_time),
+                "start_time": _iso_of(info.start_time, states, history),
+                "end_time": _iso_of(info.end_time, states, history),
                 "run_count": info.run_count,
-                "created": iso.get(id(info.created)) or _iso(info.created),
+                "created": _iso_of(info.created, states, history),
             }
         )
     return task_runs, logs
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if value is not None else None
+def _iso_of(value: Any, states: list[State[Any]], history: list[dict[str, Any]]) -> Any:
+    """``value`` as ISO text; a run's times are its states' times, so reuse their text."""
+    if value is None:
+        return None
+    for state, record in zip(states, history, strict=False):
+        if state.timestamp is value:
+            return record["timestamp"]
+    return value.isoformat()
 
 
 _recorders: dict[int, Recorder] = {}
