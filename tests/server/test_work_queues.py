@@ -68,6 +68,20 @@ def test_claims_due_runs_earliest_first_once(db: Database) -> None:
     assert _claim(db, "default", before=NOW + timedelta(hours=1)) == ids[4:]
 
 
+def test_a_retried_claim_gets_back_its_own_runs_and_no_others(db: Database) -> None:
+    ids = _runs(db, 4)
+    request = ClaimRequest(work_queue_names=["default"], limit=2, scheduled_before=NOW)
+    request = request.model_copy(update={"scheduled_before": NOW + timedelta(hours=1)})
+    with db.write() as conn:
+        first = [r.id for r in work_queues.claim_flow_runs(conn, request, now=NOW)]
+    # The same request again, as an HTTP client resends it after a lost response.
+    with db.write() as conn:
+        again = [r.id for r in work_queues.claim_flow_runs(conn, request, now=NOW)]
+    assert first == again == ids[:2]
+    # A new claim (a new id) takes the rest.
+    assert _claim(db, "default", before=NOW + timedelta(hours=1)) == ids[2:]
+
+
 def test_paused_queues_are_skipped(db: Database) -> None:
     ids = _runs(db, 2, "etl")
     with db.write() as conn:

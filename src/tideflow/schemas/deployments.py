@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tideflow._ids import new_id
 from tideflow.schedules import Schedule
 
 Catchup = Literal["latest", "all", "none"]
@@ -214,6 +215,9 @@ class ClaimRequest(_Action):
     limit: int = Field(default=10, ge=0, le=200)
     #: who claims (shown in the Pending state's message)
     claimant: str | None = Field(default=None, max_length=200)
+    #: makes the claim idempotent: a retry with the same id (e.g. after a lost
+    #: response) gets back the runs this claim already took, and takes no others
+    claim_id: str = Field(default_factory=new_id, min_length=1, max_length=64)
 
 
 class CrashReport(_Action):

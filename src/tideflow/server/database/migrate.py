@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from tideflow.server.database.engine import Database
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 7_310_215_530
 

@@ -85,6 +85,8 @@ class FlowRun(Base):
     retry_delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     infrastructure_pid: Mapped[str | None] = mapped_column(String(255))
+    #: the agent claim that moved this run to Pending (a retried claim finds its runs)
+    claim_id: Mapped[str | None] = mapped_column(String(64))
     auto_scheduled: Mapped[bool] = mapped_column(default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -105,6 +107,7 @@ class FlowRun(Base):
             "work_queue_name",
             "next_scheduled_start_time",
         ),
+        Index("ix_flow_run__claim_id", "claim_id"),
         UniqueConstraint("flow_id", "idempotency_key"),
     )
 

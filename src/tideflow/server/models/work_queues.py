@@ -120,6 +120,14 @@ def claim_flow_runs(
     active runs than their concurrency limit. Runs are taken earliest-due first.
     """
     now = now or now_utc()
+    already = conn.execute(
+        select(_RUN.c.id)
+        .where(_RUN.c.claim_id == request.claim_id, _RUN.c.state_type == StateType.PENDING.value)
+        .order_by(_RUN.c.next_scheduled_start_time, _RUN.c.id)
+    ).all()
+    if already:
+        # A retried claim (its first response was lost): hand back what it took.
+        return [flow_runs.read_flow_run(conn, str(r[0])) for r in already]
     before = request.scheduled_before or now
     names = list(dict.fromkeys(request.work_queue_names))
     for name in names:
@@ -149,7 +157,7 @@ def claim_flow_runs(
         if take <= 0:
             continue
         for run_id in _due_run_ids(conn, queue["name"], before, take, postgres):
-            if _claim_one(conn, run_id, message, now):
+            if _claim_one(conn, run_id, message, now, request.claim_id):
                 claimed.append(flow_runs.read_flow_run(conn, run_id))
                 remaining -= 1
     return claimed
@@ -176,7 +184,7 @@ def _due_run_ids(
     return [str(r[0]) for r in conn.execute(query)]
 
 
-def _claim_one(conn: Connection, run_id: str, message: str, now: datetime) -> bool:
+def _claim_one(conn: Connection, run_id: str, message: str, now: datetime, claim_id: str) -> bool:
     current = conn.execute(
         select(_RUN.c.state_type, _RUN.c.state_details).where(_RUN.c.id == run_id)
     ).first()
@@ -193,5 +201,5 @@ def _claim_one(conn: Connection, run_id: str, message: str, now: datetime) -> bo
     )
     if result.status is not SetStateStatus.ACCEPT:
         return False
-    conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(heartbeat=now))
+    conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(heartbeat=now, claim_id=claim_id))
     return True
