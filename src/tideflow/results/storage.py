@@ -62,11 +62,9 @@ class WritableFileSystem(Protocol):
 
     def read_path(self, path: str) -> bytes:
         """Return the bytes at ``path``; raise ``FileNotFoundError`` when it is missing."""
-        ...
 
     def write_path(self, path: str, content: bytes) -> Any:
         """Write ``content`` to ``path``, creating parent directories as needed."""
-        ...
 
 
 BlockLoader = Callable[[str, str], WritableFileSystem]
