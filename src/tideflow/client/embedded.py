@@ -34,6 +34,9 @@ class EmbeddedClient(EmbeddedBlocksMixin, EmbeddedDeploymentsMixin):
     def __init__(self, database_url: str) -> None:
         self.db: Database = get_database(database_url)
         self.location = self.db.safe_url
+        #: the SQLite write path stores a task run's state history given as JSON text
+        #: as is (see engine.recorder.coalesce); PostgreSQL's JSONB needs the objects.
+        self.accepts_encoded_history = self.db.dialect == "sqlite"
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[Flow]:
         with self.db.read() as conn:
