@@ -45,7 +45,7 @@ TERMINAL_STATES: frozenset[StateType] = frozenset(
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 _ENGINE_DIR = str(Path(__file__).parent / "engine")
 # Values that are never results references or exceptions (fast path of to_record).
-_PLAIN = frozenset({int, float, str, bool, bytes, list, tuple, dict, set, type(None)})
+PLAIN_DATA_TYPES = frozenset({int, float, str, bool, bytes, list, tuple, dict, set, type(None)})
 
 
 def now_utc() -> datetime:
@@ -260,7 +260,7 @@ class State(Generic[R]):
     def to_record(self) -> dict[str, Any]:
         """JSON-safe record (what the database and the API store)."""
         data = self.data
-        if self.details is None and (data is None or type(data) in _PLAIN):
+        if self.details is None and (data is None or type(data) in PLAIN_DATA_TYPES):
             # Fast path: the common Pending/Running/Completed(value) state.
             return {
                 "id": self.id,

@@ -34,13 +34,14 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
 import httpx
 
+from tideflow._json import compact_dumps
 from tideflow.client import _http_ops as ops
 from tideflow.client.http_blocks import HttpBlocksMixin
 from tideflow.client.http_deployments import HttpDeploymentsMixin
@@ -98,19 +99,9 @@ def normalize_api_url(api_url: str) -> str:
     return url if url.endswith("/api") else url + "/api"
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return str(value)
-
-
 def encode_json(payload: Any) -> bytes:
     """Compact JSON with ISO datetimes (the server parses them back, zone included)."""
-    return json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
+    return compact_dumps(payload).encode()
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:

@@ -1,7 +1,7 @@
 """Tag concurrency limits on the engine side: take slots before a task runs.
 
-Which tags have limits is read from the store at most every ``REFRESH_SECONDS`` per
-process, so tasks without limited tags pay nothing. Held slots are leases; a keeper
+Which tags have limits is read once per flow run (at its first tagged task) and again
+every ``REFRESH_SECONDS``, so tasks without tags pay nothing. Held slots are leases; a keeper
 thread renews them while their tasks run, so a killed process frees its slots when
 the leases expire.
 """
@@ -23,33 +23,6 @@ _log = logging.getLogger("tideflow.concurrency")
 
 REFRESH_SECONDS = 5.0
 LEASE_SECONDS = 30.0
-
-
-class _LimitCache:
-    def __init__(self) -> None:
-        self.tags: dict[int, tuple[float, frozenset[str]]] = {}
-        self.lock = threading.Lock()
-
-    def limited(self, client: OrchestrationClient) -> frozenset[str]:
-        now = time.monotonic()
-        cached = self.tags.get(id(client))
-        if cached is not None and now - cached[0] < REFRESH_SECONDS:
-            return cached[1]
-        try:
-            tags = frozenset(limit.tag for limit in client.read_concurrency_limits())
-        except Exception as exc:
-            _log.warning("Could not read concurrency limits (%s); assuming none", exc)
-            tags = cached[1] if cached else frozenset()
-        self.tags[id(client)] = (now, tags)
-        return tags
-
-
-_cache = _LimitCache()
-
-
-def invalidate() -> None:
-    """Re-read limits on next use (after creating or deleting one)."""
-    _cache.tags.clear()
 
 
 class Slots:
@@ -127,8 +100,23 @@ def slots_for(ctx: FlowRunContext, info: TaskRunInfo) -> Slots | None:
     """The slots this task run must take, or None when none of its tags is limited."""
     if not info.tags:
         return None
-    limited = _cache.limited(ctx.client)
-    tags = [t for t in info.tags if t in limited]
+    tags = [t for t in info.tags if t in _limited_tags(ctx)]
     if not tags:
         return None
     return Slots(ctx.client, tags, info.id)
+
+
+def _limited_tags(ctx: FlowRunContext) -> frozenset[str]:
+    """Tags with a limit, read on the flow run's first tagged task (so a limit created
+    just before the run applies to it) and again every ``REFRESH_SECONDS``."""
+    now = time.monotonic()
+    cached = ctx.limited_tags
+    if cached is not None and now - cached[0] < REFRESH_SECONDS:
+        return cached[1]
+    try:
+        tags = frozenset(limit.tag for limit in ctx.client.read_concurrency_limits())
+    except Exception as exc:
+        _log.warning("Could not read concurrency limits (%s); assuming none", exc)
+        tags = cached[1] if cached else frozenset()
+    ctx.limited_tags = (now, tags)
+    return tags

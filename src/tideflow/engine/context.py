@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from tideflow.engine.futures import TideflowFuture
     from tideflow.engine.recorder import Recorder
     from tideflow.flows import Flow
-    from tideflow.results.store import ResultStore
     from tideflow.states import State
     from tideflow.task_runners import TaskRunner
     from tideflow.tasks import Task
@@ -36,7 +35,6 @@ class FlowRunContext:
     recorder: Recorder
     task_runner: TaskRunner
     log_prints: bool
-    result_store: ResultStore | None = None
     parent: FlowRunContext | None = None
     tags: frozenset[str] = frozenset()
     #: how many runs of each task key this flow run has started (for dynamic keys)
@@ -46,6 +44,8 @@ class FlowRunContext:
     #: futures submitted in this run, waited for before the run ends
     futures: list[TideflowFuture[Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: (when read, tags that have a concurrency limit), see engine.concurrency
+    limited_tags: tuple[float, frozenset[str]] | None = None
 
     @property
     def flow_run(self) -> RunView:

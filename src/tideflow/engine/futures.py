@@ -24,13 +24,12 @@ class TideflowFuture(Generic[R]):
     without waiting.
     """
 
-    __slots__ = ("_future", "_state", "info", "observed", "task_name")
+    __slots__ = ("_future", "info", "observed", "task_name")
 
     def __init__(self, info: TaskRunInfo, task_name: str, future: cf.Future[State[R]]) -> None:
         self.info = info
         self.task_name = task_name
         self._future = future
-        self._state: State[R] | None = None
         #: set once somebody looked at the outcome (so its failure is not "unseen")
         self.observed = False
 
@@ -41,14 +40,12 @@ class TideflowFuture(Generic[R]):
 
     @property
     def state(self) -> State[R]:
-        """The current state: final once done, else Pending/Running."""
+        """The current state: final once done, else the run's latest recorded state."""
         self.observed = True
         if self._future.done():
             return self._future.result()
-        return self._state or Pending()
-
-    def set_running_state(self, state: State[R]) -> None:
-        self._state = state
+        history = self.info.history
+        return history[-1] if history else Pending()
 
     def outcome(self) -> State[R] | None:
         """The final state if done, else None (does not count as looking at it)."""

@@ -13,16 +13,15 @@ the queue is full, producers wait for the flusher (back-pressure).
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import random
 import threading
 import time
 from collections import deque
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.states import State, StateType
+from tideflow._json import dumps
+from tideflow.states import PLAIN_DATA_TYPES, State, StateType
 
 if TYPE_CHECKING:
     from tideflow.client.base import OrchestrationClient
@@ -330,7 +329,6 @@ _PLAIN_NAMES = frozenset(
     {"Pending", "Running", "Retrying", "Completed", "Cached", "Failed", "TimedOut",
      "AwaitingRetry", "Crashed", "Cancelled", "NotReady", "Scheduled", "Late", "Paused"}
 )  # fmt: skip
-_PLAIN_DATA = frozenset({int, float, str, bytes, list, tuple, dict, set, type(None)})
 
 
 def _fragment(state: State[Any]) -> tuple[str, str]:
@@ -341,7 +339,7 @@ def _fragment(state: State[Any]) -> tuple[str, str]:
         state.details is None
         and state.message is None
         and state.name in _PLAIN_NAMES
-        and (type(data) in _PLAIN_DATA or type(data) is bool)
+        and type(data) in PLAIN_DATA_TYPES
     ):
         details = "null"
         if state.type is StateType.COMPLETED and (data is None or type(data) is bool):
@@ -353,18 +351,7 @@ def _fragment(state: State[Any]) -> tuple[str, str]:
         )
     record = state.to_record()
     record["timestamp"] = iso
-    return _ENCODER.encode(record), iso
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-_ENCODER = json.JSONEncoder(default=_json_default)
+    return dumps(record), iso
 
 
 def _iso_of(value: Any, states: list[State[Any]], times: list[str]) -> Any:

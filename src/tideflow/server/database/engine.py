@@ -9,17 +9,16 @@ process wrote in between, which the busy timeout does not cover. Readers use pla
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from tideflow._json import dumps
 from tideflow.exceptions import StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 60.0
@@ -97,22 +96,9 @@ class Database:
         self.engine.dispose()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-# One encoder for the process: json.dumps(..., default=...) builds a new encoder per
-# call, which is measurable on the per-task-run write path.
-_ENCODER = json.JSONEncoder(default=_json_default)
-
-
 def json_dumps(value: Any) -> str:
     """JSON text for a column value (datetimes as ISO strings)."""
-    return _ENCODER.encode(value)
+    return dumps(value)
 
 
 def _is_connection_error(exc: Exception) -> bool:

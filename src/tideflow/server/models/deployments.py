@@ -13,10 +13,10 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, delete, func, null, select, update
+from sqlalchemy import Connection, Table, and_, delete, null, select, update
 
 from tideflow.exceptions import ObjectNotFound
-from tideflow.schedules import RRuleSchedule, schedule_from_dict
+from tideflow.schedules import RRuleSchedule
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
 from tideflow.schemas.core import FlowRun
 from tideflow.schemas.deployments import (
@@ -154,11 +154,6 @@ def read_deployments(
     return [Deployment.model_validate(dict(r)) for r in conn.execute(stmt).mappings()]
 
 
-def count_deployments(conn: Connection) -> int:
-    """How many deployments there are."""
-    return int(conn.execute(select(func.count()).select_from(_DEP)).scalar_one())
-
-
 def update_deployment(
     conn: Connection, deployment_id: str, data: DeploymentUpdate, now: datetime | None = None
 ) -> Deployment:
@@ -273,11 +268,3 @@ def create_flow_run_from_deployment(
             expected_start_time=when,
         ),
     )
-
-
-def schedule_of(deployment: Deployment | dict[str, Any]) -> Any:
-    """The deployment's schedule object (or None)."""
-    if isinstance(deployment, Deployment):
-        return deployment.schedule
-    raw = deployment.get("schedule")
-    return schedule_from_dict(raw) if raw else None

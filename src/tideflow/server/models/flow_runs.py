@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, union_all, update
+from sqlalchemy import ColumnElement, Connection, and_, func, select, union_all, update
 
 from tideflow.exceptions import ObjectNotFound
 from tideflow.schemas.actions import FlowRunCreate, StateCreate
@@ -387,11 +387,6 @@ def _scheduled_time(record: dict[str, Any]) -> datetime | None:
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     return value
-
-
-def delete_all_flow_runs(conn: Connection) -> int:
-    """Delete every flow run (used by ``server database reset``)."""
-    return conn.execute(delete(_RUN)).rowcount
 
 
 def cancel_flow_run(

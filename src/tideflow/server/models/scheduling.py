@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 
 from tideflow._ids import new_id
 from tideflow.exceptions import ObjectNotFound
@@ -440,19 +440,3 @@ def backfill_runs(
     ensure_work_queue(conn, row["work_queue_name"])
     runs = [_RunSpec(row, when, None, backfill=True) for when in dates]
     return insert_runs(conn, runs, now), len(dates)
-
-
-def scheduled_times(conn: Connection, deployment_id: str, *, limit: int = 10) -> list[datetime]:
-    """The next not-yet-started scheduled times of a deployment (for ``inspect``)."""
-    rows = conn.execute(
-        select(_RUN.c.next_scheduled_start_time)
-        .where(
-            and_(
-                _RUN.c.deployment_id == deployment_id,
-                _RUN.c.state_type == StateType.SCHEDULED.value,
-            )
-        )
-        .order_by(_RUN.c.next_scheduled_start_time)
-        .limit(limit)
-    )
-    return [r[0] for r in rows if r[0] is not None]
